@@ -1,0 +1,284 @@
+//! What the cache keeps of each resource: the fields a bot reads, stored compactly.
+//!
+//! Users live once in the cache however many guilds they share, so a member holds its user's id only.
+//! These are also the old values that update events carry.
+
+use twilight_model::channel::message::MessageType;
+use twilight_model::channel::permission_overwrite::PermissionOverwrite;
+use twilight_model::channel::{Channel, ChannelType, Message};
+use twilight_model::gateway::presence::{Activity, ClientStatus, Presence, Status};
+use twilight_model::guild::{Emoji, Member, MemberFlags, PartialMember, Permissions, Role, RoleFlags};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{
+    ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, MessageMarker, RoleMarker, StickerMarker, UserMarker,
+};
+use twilight_model::util::{ImageHash, Timestamp};
+use twilight_model::voice::VoiceState;
+
+/// A cached channel or thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedChannel {
+    pub id: Id<ChannelMarker>,
+    pub guild_id: Option<Id<GuildMarker>>,
+    pub kind: ChannelType,
+    pub name: Option<Box<str>>,
+    pub topic: Option<Box<str>>,
+    pub position: Option<i32>,
+    pub parent_id: Option<Id<ChannelMarker>>,
+    pub owner_id: Option<Id<UserMarker>>,
+    pub last_message_id: Option<Id<GenericMarker>>,
+    pub nsfw: bool,
+    pub rate_limit_per_user: Option<u16>,
+    pub permission_overwrites: Box<[PermissionOverwrite]>,
+}
+
+impl From<&Channel> for CachedChannel {
+    fn from(channel: &Channel) -> Self {
+        Self {
+            id: channel.id,
+            guild_id: channel.guild_id,
+            kind: channel.kind,
+            name: channel.name.as_deref().map(Into::into),
+            topic: channel.topic.as_deref().map(Into::into),
+            position: channel.position,
+            parent_id: channel.parent_id,
+            owner_id: channel.owner_id,
+            last_message_id: channel.last_message_id,
+            nsfw: channel.nsfw.unwrap_or(false),
+            rate_limit_per_user: channel.rate_limit_per_user,
+            permission_overwrites: channel.permission_overwrites.clone().unwrap_or_default().into(),
+        }
+    }
+}
+
+/// A cached guild, without its members, channels and roles (the cache keeps those apart).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedGuild {
+    pub id: Id<GuildMarker>,
+    pub name: Box<str>,
+    pub owner_id: Id<UserMarker>,
+    pub icon: Option<ImageHash>,
+    pub member_count: Option<u64>,
+    pub large: bool,
+    pub unavailable: bool,
+    pub system_channel_id: Option<Id<ChannelMarker>>,
+    pub afk_channel_id: Option<Id<ChannelMarker>>,
+    pub features: Box<[Box<str>]>,
+}
+
+/// A cached member. The user is cached once, apart: see `user_id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedMember {
+    pub user_id: Id<UserMarker>,
+    pub guild_id: Id<GuildMarker>,
+    pub nick: Option<Box<str>>,
+    pub roles: Box<[Id<RoleMarker>]>,
+    pub joined_at: Option<Timestamp>,
+    pub premium_since: Option<Timestamp>,
+    pub communication_disabled_until: Option<Timestamp>,
+    pub avatar: Option<ImageHash>,
+    pub flags: MemberFlags,
+    pub deaf: Option<bool>,
+    pub mute: Option<bool>,
+    pub pending: bool,
+}
+
+impl CachedMember {
+    /// From a full member of guild `guild_id`.
+    pub fn from_member(guild_id: Id<GuildMarker>, member: &Member) -> Self {
+        Self {
+            user_id: member.user.id,
+            guild_id,
+            nick: member.nick.as_deref().map(Into::into),
+            roles: member.roles.as_slice().into(),
+            joined_at: member.joined_at,
+            premium_since: member.premium_since,
+            communication_disabled_until: member.communication_disabled_until,
+            avatar: member.avatar,
+            flags: member.flags,
+            deaf: Some(member.deaf),
+            mute: Some(member.mute),
+            pending: member.pending,
+        }
+    }
+
+    /// From the partial member a message carries.
+    pub fn from_partial(guild_id: Id<GuildMarker>, user_id: Id<UserMarker>, member: &PartialMember) -> Self {
+        Self {
+            user_id,
+            guild_id,
+            nick: member.nick.as_deref().map(Into::into),
+            roles: member.roles.as_slice().into(),
+            joined_at: member.joined_at,
+            premium_since: member.premium_since,
+            communication_disabled_until: member.communication_disabled_until,
+            avatar: member.avatar,
+            flags: member.flags,
+            deaf: Some(member.deaf),
+            mute: Some(member.mute),
+            pending: false,
+        }
+    }
+}
+
+/// A cached role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedRole {
+    pub id: Id<RoleMarker>,
+    pub name: Box<str>,
+    pub color: u32,
+    pub hoist: bool,
+    pub position: i64,
+    pub permissions: Permissions,
+    pub managed: bool,
+    pub mentionable: bool,
+    pub flags: RoleFlags,
+}
+
+impl From<&Role> for CachedRole {
+    fn from(role: &Role) -> Self {
+        Self {
+            id: role.id,
+            name: role.name.as_str().into(),
+            color: role.colors.primary_color,
+            hoist: role.hoist,
+            position: role.position,
+            permissions: role.permissions,
+            managed: role.managed,
+            mentionable: role.mentionable,
+            flags: role.flags,
+        }
+    }
+}
+
+/// A cached message (the message cache is off by default).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedMessage {
+    pub id: Id<MessageMarker>,
+    pub channel_id: Id<ChannelMarker>,
+    pub guild_id: Option<Id<GuildMarker>>,
+    pub author_id: Id<UserMarker>,
+    pub content: Box<str>,
+    pub timestamp: Timestamp,
+    pub edited_timestamp: Option<Timestamp>,
+    pub kind: MessageType,
+    pub pinned: bool,
+}
+
+impl From<&Message> for CachedMessage {
+    fn from(message: &Message) -> Self {
+        Self {
+            id: message.id,
+            channel_id: message.channel_id,
+            guild_id: message.guild_id,
+            author_id: message.author.id,
+            content: message.content.as_str().into(),
+            timestamp: message.timestamp,
+            edited_timestamp: message.edited_timestamp,
+            kind: message.kind,
+            pinned: message.pinned,
+        }
+    }
+}
+
+/// A cached custom emoji.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedEmoji {
+    pub id: Id<EmojiMarker>,
+    pub name: Box<str>,
+    pub animated: bool,
+    pub available: bool,
+    pub managed: bool,
+    pub roles: Box<[Id<RoleMarker>]>,
+}
+
+impl From<&Emoji> for CachedEmoji {
+    fn from(emoji: &Emoji) -> Self {
+        Self {
+            id: emoji.id,
+            name: emoji.name.as_str().into(),
+            animated: emoji.animated,
+            available: emoji.available,
+            managed: emoji.managed,
+            roles: emoji.roles.as_slice().into(),
+        }
+    }
+}
+
+/// A cached sticker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedSticker {
+    pub id: Id<StickerMarker>,
+    pub name: Box<str>,
+    pub description: Option<Box<str>>,
+    pub available: bool,
+}
+
+impl From<&twilight_model::channel::message::Sticker> for CachedSticker {
+    fn from(sticker: &twilight_model::channel::message::Sticker) -> Self {
+        Self {
+            id: sticker.id,
+            name: sticker.name.as_str().into(),
+            description: sticker.description.as_deref().map(Into::into),
+            available: sticker.available,
+        }
+    }
+}
+
+/// A cached presence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedPresence {
+    pub user_id: Id<UserMarker>,
+    pub guild_id: Id<GuildMarker>,
+    pub status: Status,
+    pub activities: Box<[Activity]>,
+    pub client_status: ClientStatus,
+}
+
+impl From<&Presence> for CachedPresence {
+    fn from(presence: &Presence) -> Self {
+        Self {
+            user_id: presence.user.id(),
+            guild_id: presence.guild_id,
+            status: presence.status,
+            activities: presence.activities.as_slice().into(),
+            client_status: presence.client_status.clone(),
+        }
+    }
+}
+
+/// A cached voice state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedVoiceState {
+    pub user_id: Id<UserMarker>,
+    pub guild_id: Option<Id<GuildMarker>>,
+    pub channel_id: Option<Id<ChannelMarker>>,
+    pub session_id: Box<str>,
+    pub deaf: bool,
+    pub mute: bool,
+    pub self_deaf: bool,
+    pub self_mute: bool,
+    pub self_stream: bool,
+    pub self_video: bool,
+    pub suppress: bool,
+    pub request_to_speak_timestamp: Option<Timestamp>,
+}
+
+impl From<&VoiceState> for CachedVoiceState {
+    fn from(state: &VoiceState) -> Self {
+        Self {
+            user_id: state.user_id,
+            guild_id: state.guild_id,
+            channel_id: state.channel_id,
+            session_id: state.session_id.as_str().into(),
+            deaf: state.deaf,
+            mute: state.mute,
+            self_deaf: state.self_deaf,
+            self_mute: state.self_mute,
+            self_stream: state.self_stream,
+            self_video: state.self_video,
+            suppress: state.suppress,
+            request_to_speak_timestamp: state.request_to_speak_timestamp,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `ShardManager`: each shard's state and latency, and start, stop and restart at run time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::{Runtime, run_shard};
+use crate::gateway::{GatewayConfig, Shard, ShardId, ShardSender, ShardState, ShardStatus};
+
+/// A shard's state as the manager reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// Its number and the total.
+    pub id: ShardId,
+    /// Where it is in its life.
+    pub status: ShardStatus,
+    /// The last heartbeat's round trip.
+    pub latency: Option<Duration>,
+    /// The last sequence number received.
+    pub sequence: Option<u64>,
+}
+
+struct Running {
+    state: Arc<ShardState>,
+    sender: ShardSender,
+    task: JoinHandle<()>,
+}
+
+/// The shards of a client. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ShardManager(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    attached: OnceLock<(Arc<GatewayConfig>, Arc<Runtime>)>,
+    shards: Mutex<BTreeMap<u32, Running>>,
+}
+
+impl std::fmt::Debug for ShardManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.info()).finish()
+    }
+}
+
+impl ShardManager {
+    pub(super) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(super) fn attach(&self, config: Arc<GatewayConfig>, runtime: Arc<Runtime>) {
+        let _ = self.0.attached.set((config, runtime));
+    }
+
+    /// Every shard's state and latency, by shard number.
+    pub fn info(&self) -> Vec<ShardInfo> {
+        self.0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|running| ShardInfo {
+                id: running.state.id(),
+                status: running.state.status(),
+                latency: running.state.latency(),
+                sequence: running.state.sequence(),
+            })
+            .collect()
+    }
+
+    /// Starts shard `id` (stopping a running one of that number first). Returns `false` before the
+    /// client runs.
+    pub fn start(&self, id: ShardId) -> bool {
+        let Some((config, runtime)) = self.0.attached.get() else { return false };
+        let shard = Shard::new(id, Arc::clone(config));
+        let running = Running {
+            state: shard.state(),
+            sender: shard.sender(),
+            task: tokio::spawn(run_shard(shard, Arc::clone(runtime))),
+        };
+        let previous = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).insert(id.number, running);
+        if let Some(previous) = previous {
+            let _ = previous.sender.close();
+        }
+        true
+    }
+
+    /// Stops shard `number` gracefully (close 1000: the session ends). Returns whether it ran.
+    pub fn stop(&self, number: u32) -> bool {
+        let running = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).remove(&number);
+        running.is_some_and(|running| running.sender.close().is_ok())
+    }
+
+    /// Stops shard `number` and starts it again.
+    pub fn restart(&self, number: u32) -> bool {
+        let id = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).get(&number).map(|r| r.state.id());
+        id.is_some_and(|id| self.start(id))
+    }
+
+    /// The command sender of shard `number`.
+    pub fn sender(&self, number: u32) -> Option<ShardSender> {
+        self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).get(&number).map(|r| r.sender.clone())
+    }
+
+    pub(super) fn stop_all(&self) {
+        let shards = std::mem::take(&mut *self.0.shards.lock().unwrap_or_else(PoisonError::into_inner));
+        for running in shards.into_values() {
+            let _ = running.sender.close();
+            running.task.abort();
+        }
+    }
+}

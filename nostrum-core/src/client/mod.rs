@@ -1,0 +1,371 @@
+//! `Client`: builds the shards, runs each shard's pipeline in its own task, and stops on a fatal error.
+//!
+//! Per shard, one direction: frame -> (gateway) raw dispatch -> skip what no one wants -> typed event
+//! -> the consumers' tasking. There is no central dispatcher that every event must cross.
+
+mod manager;
+
+pub use manager::{ShardInfo, ShardManager};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use twilight_model::gateway::Intents;
+
+use crate::dispatch::{ConsumerGroup, ConsumerOptions, EventKeys};
+use crate::gateway::{Compression, GatewayConfig, GatewayError, IdentifyQueue, Shard, ShardEvent, ShardId};
+use crate::http::{Http, HttpError};
+use crate::{Consumer, Context, Event, EventKind, ShardContext, Token};
+
+/// How many shards, and which of them this process runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shards {
+    /// Discord's recommendation, from `GET /gateway/bot`.
+    #[default]
+    Auto,
+    /// This many, all in this process.
+    Fixed(u32),
+    /// Shards `first..=last` of `total`, for one process of many.
+    Range {
+        /// The first shard this process runs.
+        first: u32,
+        /// The last shard this process runs.
+        last: u32,
+        /// The total across processes.
+        total: u32,
+    },
+}
+
+/// Why [`Client::run`] stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A shard stopped on a fatal gateway error (bad token, disallowed intents, ...).
+    #[error("shard {shard} stopped: {source}")]
+    Gateway {
+        /// The shard.
+        shard: ShardId,
+        /// The gateway's error, which names the cause.
+        #[source]
+        source: GatewayError,
+    },
+    /// `GET /gateway/bot` failed, so the shards could not be planned.
+    #[error("could not get the gateway's information: {0}")]
+    GatewayInfo(#[source] HttpError),
+    /// The shard plan is impossible (`first > last` or `last >= total`, or no shard).
+    #[error("invalid shard plan: {0}")]
+    InvalidShards(String),
+}
+
+/// Builds a [`Client`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    token: Token,
+    intents: Option<Intents>,
+    extra_intents: Intents,
+    shards: Shards,
+    compression: Compression,
+    gateway_url: Option<String>,
+    api_base: Option<String>,
+    large_threshold: u8,
+    presence: Option<serde_json::Value>,
+    group: ConsumerGroup,
+}
+
+impl ClientBuilder {
+    /// Adds a consumer with the default tasking (a task per event).
+    pub fn consumer<C: Consumer>(self, consumer: C) -> Self {
+        self.group.join(consumer);
+        self
+    }
+
+    /// Adds a consumer with its own tasking options.
+    pub fn consumer_with<C: Consumer>(self, consumer: C, options: ConsumerOptions) -> Self {
+        self.group.join_with(consumer, options);
+        self
+    }
+
+    /// Sets the intents, replacing the default (the union the consumers need).
+    pub fn intents(mut self, intents: Intents) -> Self {
+        self.intents = Some(intents);
+        self
+    }
+
+    /// Adds intents to the default, such as `MESSAGE_CONTENT`, which no event implies.
+    pub fn add_intents(mut self, intents: Intents) -> Self {
+        self.extra_intents |= intents;
+        self
+    }
+
+    /// Which shards to run (default: Discord's recommendation).
+    pub fn shards(mut self, shards: Shards) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Transport compression (default zlib-stream).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Where shards connect (`ws://127.0.0.1:PORT` for the local Discord or a gateway proxy); the
+    /// client adds `?v=10&encoding=json` and the compression. Default: what `GET /gateway/bot` says.
+    pub fn gateway_url(mut self, url: impl Into<String>) -> Self {
+        self.gateway_url = Some(url.into());
+        self
+    }
+
+    /// Replaces `https://discord.com` in every REST URL (paths stay `/api/v10/...`).
+    pub fn api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = Some(base.into());
+        self
+    }
+
+    /// Members above which a guild counts as large, 50..=250.
+    pub fn large_threshold(mut self, threshold: u8) -> Self {
+        self.large_threshold = threshold.clamp(50, 250);
+        self
+    }
+
+    /// The presence sent in IDENTIFY (the `d` of op 3).
+    pub fn presence(mut self, presence: serde_json::Value) -> Self {
+        self.presence = Some(presence);
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        let mut http = Http::builder(Some(self.token.clone()));
+        if let Some(base) = &self.api_base {
+            http = http.api_base(base.clone());
+        }
+        Client { http: http.build(), manager: ShardManager::new(), builder: self }
+    }
+
+    /// Builds the client and runs it: see [`Client::run`].
+    ///
+    /// # Errors
+    /// See [`Client::run`].
+    pub async fn run(self) -> Result<(), ClientError> {
+        self.build().run().await
+    }
+}
+
+/// A bot: its shards, its consumers and its REST client.
+///
+/// ```no_run
+/// use nostrum_core::prelude::*;
+///
+/// struct Bot;
+/// #[consumer]
+/// impl Bot {
+///     async fn on_ready(&self, ready: Ready) {
+///         println!("ready as {}", ready.user.name);
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), nostrum_core::ClientError> {
+/// Client::builder(std::env::var("DISCORD_TOKEN").unwrap_or_default()).consumer(Bot).run().await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    http: Http,
+    manager: ShardManager,
+    builder: ClientBuilder,
+}
+
+impl Client {
+    /// A builder with a bot token.
+    pub fn builder(token: impl Into<Token>) -> ClientBuilder {
+        ClientBuilder {
+            token: token.into(),
+            intents: None,
+            extra_intents: Intents::empty(),
+            shards: Shards::Auto,
+            compression: Compression::default(),
+            gateway_url: None,
+            api_base: None,
+            large_threshold: 50,
+            presence: None,
+            group: ConsumerGroup::new(),
+        }
+    }
+
+    /// The REST client.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// The consumers; they can join and leave while the client runs.
+    pub fn consumers(&self) -> &ConsumerGroup {
+        &self.builder.group
+    }
+
+    /// The shards: their state and latency; start, stop and restart them at run time.
+    pub fn shards(&self) -> &ShardManager {
+        &self.manager
+    }
+
+    /// The intents the shards identify with.
+    pub fn intents(&self) -> Intents {
+        self.builder.intents.unwrap_or_else(|| self.builder.group.intents()) | self.builder.extra_intents
+    }
+
+    /// Connects every shard and runs until a shard stops on a fatal error (returned) or every shard
+    /// was stopped through the [`ShardManager`] (`Ok`).
+    ///
+    /// # Errors
+    /// [`ClientError::Gateway`] names the shard and the cause of a fatal close (4004 bad token,
+    /// 4014 disallowed intents, ...); [`ClientError::GatewayInfo`] when `GET /gateway/bot` fails.
+    pub async fn run(self) -> Result<(), ClientError> {
+        let info = self.http.gateway_bot().await.map_err(ClientError::GatewayInfo)?;
+        let (first, last, total) = match self.builder.shards {
+            Shards::Auto => (0, info.shards.max(1) - 1, info.shards.max(1)),
+            Shards::Fixed(total) => (0, total.max(1) - 1, total.max(1)),
+            Shards::Range { first, last, total } => (first, last, total),
+        };
+        if first > last || last >= total {
+            return Err(ClientError::InvalidShards(format!("{first}..={last} of {total}")));
+        }
+        let limit = &info.session_start_limit;
+        let queue = Arc::new(IdentifyQueue::with_total(
+            limit.max_concurrency.max(1) as u32,
+            limit.total as u32,
+            limit.remaining as u32,
+            Duration::from_millis(limit.reset_after),
+        ));
+        let mut config = GatewayConfig::new(self.builder.token.clone(), self.intents());
+        config.gateway_url = self.builder.gateway_url.clone().unwrap_or(info.url);
+        config.compression = self.builder.compression;
+        config.large_threshold = self.builder.large_threshold;
+        config.presence = self.builder.presence.clone();
+        config.identify_queue = queue;
+        let config = Arc::new(config);
+        tracing::info!(shards = %format_args!("{first}..={last} of {total}"), intents = ?config.intents, "starting");
+
+        let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel();
+        let runtime = Arc::new(Runtime {
+            group: self.builder.group.clone(),
+            http: self.http.clone(),
+            progress: Progress::new(last - first + 1),
+            fatal: fatal_tx,
+        });
+        self.manager.attach(Arc::clone(&config), Arc::clone(&runtime));
+        for number in first..=last {
+            self.manager.start(ShardId::new(number, total));
+        }
+        drop(runtime);
+        match fatal_rx.recv().await {
+            Some((shard, source)) => {
+                self.manager.stop_all();
+                Err(ClientError::Gateway { shard, source })
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// What every shard task shares.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    group: ConsumerGroup,
+    http: Http,
+    progress: Progress,
+    fatal: mpsc::UnboundedSender<(ShardId, GatewayError)>,
+}
+
+/// Start-up progress a person can follow: shards ready x/y, guilds available x/y.
+#[derive(Debug)]
+struct Progress {
+    shards: u32,
+    ready: AtomicU32,
+    guilds_expected: AtomicU32,
+    guilds_available: AtomicU32,
+}
+
+impl Progress {
+    fn new(shards: u32) -> Self {
+        Self { shards, ready: AtomicU32::new(0), guilds_expected: AtomicU32::new(0), guilds_available: AtomicU32::new(0) }
+    }
+
+    fn observe(&self, name: &str, data: &serde_json::value::RawValue) {
+        match name {
+            "READY" => {
+                #[derive(serde::Deserialize)]
+                struct Ready {
+                    #[serde(default)]
+                    guilds: Vec<serde::de::IgnoredAny>,
+                }
+                let guilds = serde_json::from_str::<Ready>(data.get()).map_or(0, |ready| ready.guilds.len() as u32);
+                let expected = self.guilds_expected.fetch_add(guilds, Ordering::Relaxed) + guilds;
+                let ready = self.ready.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(
+                    "shards ready {ready}/{}, guilds available {}/{expected}",
+                    self.shards,
+                    self.guilds_available.load(Ordering::Relaxed)
+                );
+            }
+            "GUILD_CREATE" => {
+                let expected = self.guilds_expected.load(Ordering::Relaxed);
+                let available = self.guilds_available.load(Ordering::Relaxed);
+                if available < expected {
+                    let available = self.guilds_available.fetch_add(1, Ordering::Relaxed) + 1;
+                    if available == expected || available.is_power_of_two() {
+                        tracing::info!(
+                            "shards ready {}/{}, guilds available {available}/{expected}",
+                            self.ready.load(Ordering::Relaxed),
+                            self.shards
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One shard's pipeline, in its own task: raw dispatch -> skip -> typed event -> consumers.
+pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
+    let id = shard.id();
+    let ctx = Context::new(ShardContext::new(shard.state(), shard.sender()), runtime.http.clone());
+    let group = &runtime.group;
+    loop {
+        let event = match shard.next_event().await {
+            Ok(ShardEvent::Dispatch { seq: _, name, data }) => {
+                runtime.progress.observe(name, data);
+                let wanted = match EventKind::from_name(name) {
+                    Some(kind) => group.wants(kind),
+                    None => group.wants(EventKind::Unknown),
+                };
+                if !wanted {
+                    continue; // skipped at the envelope: no payload parsed
+                }
+                let keys = if group.needs_keys() { EventKeys::scan(name, data) } else { EventKeys::default() };
+                let event = Event::from_dispatch(name, data);
+                group.dispatch(&ctx, event, keys).await;
+                continue;
+            }
+            Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected { shard_id: id.number }),
+            Ok(ShardEvent::Disconnected { code, will_resume }) => {
+                Event::ShardDisconnected(crate::event::ShardDisconnected { shard_id: id.number, code, will_resume })
+            }
+            Ok(ShardEvent::Resumed) => Event::ShardResumed(crate::event::ShardResumed { shard_id: id.number }),
+            Err(err) => {
+                if matches!(err.kind(), crate::gateway::GatewayErrorKind::Closed) {
+                    tracing::info!(shard = %id, "shard stopped");
+                } else {
+                    tracing::error!(shard = %id, error = %err, "shard stopped on a fatal error");
+                    let _ = runtime.fatal.send((id, err));
+                }
+                return;
+            }
+        };
+        group.dispatch(&ctx, event, EventKeys::default()).await;
+    }
+}

@@ -1,0 +1,446 @@
+//! `ConsumerGroup`: the registry of consumers and subscriptions, and the hand-off to handler tasks.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use futures::FutureExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tracing::Instrument;
+use twilight_model::gateway::Intents;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker};
+
+use super::ordered::Queues;
+use super::panic_message;
+use super::subscribe::{Subscriber, Subscription};
+use crate::__private::{HandlerFuture, Identity};
+use crate::{Consumer, Context, Event, EventKind, EventSet};
+
+/// How a consumer's handlers run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tasking {
+    /// A task per event (the default, as in Nostrum): a slow handler delays no other event, a panic is
+    /// caught and logged with the event's name and shard.
+    #[default]
+    PerEvent,
+    /// Events with the same key run one after another, in gateway order; different keys in parallel.
+    Ordered(OrderKey),
+    /// In the dispatcher itself, before the next event: for the cheapest handlers only.
+    Inline,
+}
+
+/// What [`Tasking::Ordered`] orders by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderKey {
+    /// The event's channel (events without one share one queue per shard).
+    Channel,
+    /// The event's guild (events without one share one queue per shard).
+    Guild,
+    /// The shard: all of a shard's events in order.
+    Shard,
+}
+
+/// How a consumer joins a group.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConsumerOptions {
+    /// How its handlers run.
+    pub tasking: Tasking,
+    /// At most this many of its handlers in flight; past it, the dispatcher waits (a flood waits
+    /// instead of growing memory). `None`: no bound.
+    pub max_in_flight: Option<usize>,
+}
+
+impl ConsumerOptions {
+    /// The given tasking, no bound.
+    pub fn tasking(tasking: Tasking) -> Self {
+        Self { tasking, max_in_flight: None }
+    }
+
+    /// Bounds the handlers in flight.
+    #[must_use]
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = Some(max.max(1));
+        self
+    }
+}
+
+/// Names a consumer in its group, to make it leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConsumerId(u64);
+
+/// The guild and channel an event belongs to, for [`Tasking::Ordered`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventKeys {
+    /// The event's guild.
+    pub guild_id: Option<Id<GuildMarker>>,
+    /// The event's channel.
+    pub channel_id: Option<Id<ChannelMarker>>,
+}
+
+impl EventKeys {
+    /// Reads the keys from a dispatch's raw JSON (`d`); `name` is its `t`. For channel and thread
+    /// events the channel is the payload's `id`, for guild events the guild is.
+    pub fn scan(name: &str, raw: &RawValue) -> Self {
+        #[derive(Deserialize)]
+        struct Keys {
+            #[serde(default)]
+            id: Option<Id<ChannelMarker>>,
+            #[serde(default)]
+            guild_id: Option<Id<GuildMarker>>,
+            #[serde(default)]
+            channel_id: Option<Id<ChannelMarker>>,
+        }
+        let Ok(keys) = serde_json::from_str::<Keys>(raw.get()) else {
+            return Self::default();
+        };
+        let own_id = keys.id;
+        if name.starts_with("GUILD_") && matches!(name, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE") {
+            return Self { guild_id: own_id.map(Id::cast), channel_id: None };
+        }
+        let channel_id = if name.starts_with("CHANNEL_") || name.starts_with("THREAD_") {
+            keys.channel_id.or(own_id)
+        } else {
+            keys.channel_id
+        };
+        Self { guild_id: keys.guild_id, channel_id }
+    }
+}
+
+/// Counts of what dispatch did, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Events handed to [`ConsumerGroup::dispatch`].
+    pub events: u64,
+    /// Handler futures started (a consumer that does not handle an event starts none).
+    pub handlers: u64,
+    /// Tasks spawned for handlers.
+    pub tasks_spawned: u64,
+    /// Handlers that panicked.
+    pub panics: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    events: AtomicU64,
+    handlers: AtomicU64,
+    tasks_spawned: AtomicU64,
+    panics: Arc<AtomicU64>,
+}
+
+/// Type-erased consumer.
+trait DynConsumer: Send + Sync {
+    fn dispatch(&self, ctx: &Context, event: Event) -> Option<HandlerFuture>;
+}
+
+struct Holder<C>(Arc<C>);
+
+impl<C: Consumer> DynConsumer for Holder<C> {
+    fn dispatch(&self, ctx: &Context, event: Event) -> Option<HandlerFuture> {
+        C::__dispatch(&self.0, Identity, ctx, event)
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Registered {
+    id: ConsumerId,
+    events: EventSet,
+    intents: Intents,
+    consumer: Arc<dyn DynConsumer>,
+    tasking: Tasking,
+    permits: Option<Arc<Semaphore>>,
+    queues: Option<Arc<Queues>>,
+}
+
+struct Snapshot {
+    consumers: Vec<Registered>,
+    /// What the consumers and the subscriptions handle.
+    events: EventSet,
+    intents: Intents,
+    needs_keys: bool,
+    /// What the subscriptions handle.
+    subscribed: EventSet,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            consumers: Vec::new(),
+            events: EventSet::EMPTY,
+            intents: Intents::empty(),
+            needs_keys: false,
+            subscribed: EventSet::EMPTY,
+        }
+    }
+}
+
+pub(super) struct Inner {
+    snapshot: RwLock<Arc<Snapshot>>,
+    pub(super) subscribers: Mutex<Vec<Subscriber>>,
+    next_id: AtomicU64,
+    stats: Stats,
+}
+
+/// Every consumer of a client, and the subscriptions awaiting events. Broadcasts each event to every
+/// consumer that handles it. Consumers join and leave at run time; clones share the group.
+///
+/// ```
+/// use nostrum_core::prelude::*;
+/// use nostrum_core::dispatch::ConsumerGroup;
+///
+/// struct Bot;
+/// #[consumer]
+/// impl Bot {
+///     async fn on_message_create(&self, _msg: Message) {}
+/// }
+///
+/// let group = ConsumerGroup::new();
+/// let id = group.join(Bot);
+/// assert!(group.events().contains(EventKind::MessageCreate));
+/// assert!(group.leave(id));
+/// assert!(group.events().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct ConsumerGroup(pub(super) Arc<Inner>);
+
+impl std::fmt::Debug for ConsumerGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("ConsumerGroup")
+            .field("consumers", &snapshot.consumers.len())
+            .field("events", &snapshot.events)
+            .finish()
+    }
+}
+
+impl Default for ConsumerGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConsumerGroup {
+    /// An empty group.
+    pub fn new() -> Self {
+        Self(Arc::new(Inner {
+            snapshot: RwLock::new(Arc::default()),
+            subscribers: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            stats: Stats::default(),
+        }))
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.0.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Adds a consumer with the default options (a task per event, no bound).
+    pub fn join<C: Consumer>(&self, consumer: C) -> ConsumerId {
+        self.join_with(consumer, ConsumerOptions::default())
+    }
+
+    /// Adds a consumer.
+    pub fn join_with<C: Consumer>(&self, consumer: C, options: ConsumerOptions) -> ConsumerId {
+        self.join_arc(Arc::new(consumer), options)
+    }
+
+    /// Adds a consumer that the caller keeps a handle to.
+    pub fn join_arc<C: Consumer>(&self, consumer: Arc<C>, options: ConsumerOptions) -> ConsumerId {
+        let id = ConsumerId(self.0.next_id.fetch_add(1, Ordering::Relaxed));
+        let registered = Registered {
+            id,
+            events: C::EVENTS,
+            intents: C::INTENTS,
+            consumer: Arc::new(Holder(consumer)),
+            tasking: options.tasking,
+            permits: options.max_in_flight.map(|max| Arc::new(Semaphore::new(max))),
+            queues: matches!(options.tasking, Tasking::Ordered(_))
+                .then(|| Arc::new(Queues::new(Arc::clone(&self.0.stats.panics)))),
+        };
+        self.update(|consumers| consumers.push(registered));
+        id
+    }
+
+    /// Removes a consumer; its handlers in flight finish. Returns whether it was in the group.
+    pub fn leave(&self, id: ConsumerId) -> bool {
+        let mut found = false;
+        self.update(|consumers| {
+            let before = consumers.len();
+            consumers.retain(|registered| registered.id != id);
+            found = consumers.len() != before;
+        });
+        found
+    }
+
+    /// Rebuilds the snapshot after a change of consumers or subscriptions.
+    pub(super) fn update(&self, change: impl FnOnce(&mut Vec<Registered>)) {
+        let mut guard = self.0.snapshot.write().unwrap_or_else(PoisonError::into_inner);
+        let mut consumers = guard.consumers.clone();
+        change(&mut consumers);
+        let subscribed = self
+            .0
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .fold(EventSet::EMPTY, |set, subscriber| set.union(subscriber.events));
+        let events = consumers.iter().fold(subscribed, |set, registered| set.union(registered.events));
+        let intents = consumers.iter().fold(Intents::empty(), |set, registered| set | registered.intents);
+        let needs_keys = consumers
+            .iter()
+            .any(|registered| matches!(registered.tasking, Tasking::Ordered(OrderKey::Channel | OrderKey::Guild)));
+        *guard = Arc::new(Snapshot { consumers, events, intents, needs_keys, subscribed });
+    }
+
+    /// The events some consumer or subscription handles: the gateway parses only these.
+    pub fn events(&self) -> EventSet {
+        self.snapshot().events
+    }
+
+    /// Whether some consumer or subscription handles `kind`.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.snapshot().events.contains(kind)
+    }
+
+    /// The union of the intents the consumers need.
+    pub fn intents(&self) -> Intents {
+        self.snapshot().intents
+    }
+
+    /// Whether some consumer orders by guild or channel, so that dispatch needs [`EventKeys`].
+    pub fn needs_keys(&self) -> bool {
+        self.snapshot().needs_keys
+    }
+
+    /// How many consumers are in the group.
+    pub fn len(&self) -> usize {
+        self.snapshot().consumers.len()
+    }
+
+    /// Whether the group has no consumer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts of what dispatch did so far.
+    pub fn stats(&self) -> DispatchStats {
+        let stats = &self.0.stats;
+        DispatchStats {
+            events: stats.events.load(Ordering::Relaxed),
+            handlers: stats.handlers.load(Ordering::Relaxed),
+            tasks_spawned: stats.tasks_spawned.load(Ordering::Relaxed),
+            panics: stats.panics.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A stream of the events of `events` from now on, to await a reply (like Nostrum's
+    /// `ConsumerGroup.join`, serenity's collectors, twilight-standby). It ends when dropped.
+    pub fn subscribe(&self, events: EventSet) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Subscriber { events, tx });
+        self.update(|_| {});
+        Subscription::new(rx, Arc::downgrade(&self.0))
+    }
+
+    /// Hands `event` to every consumer that handles it, and to the subscriptions. Returns once each
+    /// handler is spawned (or, for [`Tasking::Inline`], has run); waits while a consumer's bound on
+    /// handlers in flight is reached.
+    pub async fn dispatch(&self, ctx: &Context, event: Event, keys: EventKeys) {
+        let stats = &self.0.stats;
+        stats.events.fetch_add(1, Ordering::Relaxed);
+        let snapshot = self.snapshot();
+        let kind = event.kind();
+        if !snapshot.events.contains(kind) {
+            return;
+        }
+        let event = if snapshot.subscribed.contains(kind) {
+            let consumers_want = snapshot.consumers.iter().any(|registered| registered.events.contains(kind));
+            match self.feed_subscribers(kind, event, consumers_want) {
+                Some(event) => event,
+                None => return,
+            }
+        } else {
+            event
+        };
+        let takers: Vec<&Registered> =
+            snapshot.consumers.iter().filter(|registered| registered.events.contains(kind)).collect();
+        let mut share = crate::__private::Share::new(event, takers.len());
+        for registered in takers {
+            let Some(future) = registered.consumer.dispatch(ctx, share.next()) else { continue };
+            stats.handlers.fetch_add(1, Ordering::Relaxed);
+            let permit = match &registered.permits {
+                Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
+                None => None,
+            };
+            let shard = ctx.shard().id().number;
+            let guarded = guard(future, kind, shard, permit, Arc::clone(&stats.panics));
+            match registered.tasking {
+                Tasking::PerEvent => {
+                    stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(guarded);
+                }
+                Tasking::Inline => guarded.await,
+                Tasking::Ordered(order) => {
+                    let key = match order {
+                        OrderKey::Channel => keys.channel_id.map_or(0, Id::get),
+                        OrderKey::Guild => keys.guild_id.map_or(0, Id::get),
+                        OrderKey::Shard => 0,
+                    };
+                    if let Some(queues) = &registered.queues
+                        && queues.push((u64::from(shard), key), Box::pin(guarded))
+                    {
+                        stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the event to the subscriptions that want it; returns it for the consumers (or `None` when
+    /// no consumer wants it).
+    fn feed_subscribers(&self, kind: EventKind, event: Event, consumers_want: bool) -> Option<Event> {
+        let mut subscribers = self.0.subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = subscribers.len();
+        subscribers.retain(|subscriber| !subscriber.tx.is_closed());
+        let mut event = Some(event);
+        let wanting: Vec<usize> =
+            (0..subscribers.len()).filter(|index| subscribers[*index].events.contains(kind)).collect();
+        for (position, index) in wanting.iter().enumerate() {
+            let last = position + 1 == wanting.len() && !consumers_want;
+            let payload = if last { event.take() } else { event.clone() };
+            if let Some(payload) = payload {
+                let _ = subscribers[*index].tx.send(payload);
+            }
+        }
+        let changed = subscribers.len() != before;
+        drop(subscribers);
+        if changed {
+            self.update(|_| {});
+        }
+        if consumers_want { event } else { None }
+    }
+}
+
+/// Runs a handler's future, catching and logging a panic with the event's name and shard.
+async fn guard(
+    future: HandlerFuture,
+    kind: EventKind,
+    shard: u32,
+    permit: Option<OwnedSemaphorePermit>,
+    panics: Arc<AtomicU64>,
+) {
+    let span = tracing::error_span!("handler", event = kind.name(), shard);
+    if let Err(panic) = AssertUnwindSafe(future).catch_unwind().instrument(span).await {
+        panics.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(event = kind.name(), shard, panic = panic_message(&*panic), "event handler panicked");
+    }
+    drop(permit);
+}

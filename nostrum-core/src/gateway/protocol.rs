@@ -1,0 +1,336 @@
+//! The wire protocol: the `{op, d, s, t}` envelope, the shard's own payloads, close code rules.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::{json, value::RawValue};
+
+use super::{GatewayConfig, ShardId};
+
+/// Gateway opcodes the shard handles.
+pub(crate) mod op {
+    /// An event.
+    pub(crate) const DISPATCH: u8 = 0;
+    /// Heartbeat, sent by both sides.
+    pub(crate) const HEARTBEAT: u8 = 1;
+    /// Starts a session.
+    pub(crate) const IDENTIFY: u8 = 2;
+    /// Resumes a session.
+    pub(crate) const RESUME: u8 = 6;
+    /// Reconnect and resume.
+    pub(crate) const RECONNECT: u8 = 7;
+    /// The session is invalid; `d` says if it is resumable.
+    pub(crate) const INVALID_SESSION: u8 = 9;
+    /// First message of a connection.
+    pub(crate) const HELLO: u8 = 10;
+    /// Answer to a heartbeat.
+    pub(crate) const HEARTBEAT_ACK: u8 = 11;
+}
+
+/// One gateway message, `d` left as raw JSON borrowed from the frame.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Envelope<'a> {
+    /// Opcode.
+    pub(crate) op: u8,
+    /// Payload.
+    #[serde(borrow, default)]
+    pub(crate) d: Option<&'a RawValue>,
+    /// Sequence, for dispatches.
+    #[serde(default)]
+    pub(crate) s: Option<u64>,
+    /// Event name, for dispatches.
+    #[serde(borrow, default)]
+    pub(crate) t: Option<&'a str>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses a message; `Err` for malformed JSON (the caller logs and skips it).
+    pub(crate) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Where a dispatch's parts sit in its frame, so the frame can be borrowed again after the
+/// shard's bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DispatchSpan {
+    /// Sequence.
+    pub(crate) seq: u64,
+    /// Byte range of the event name.
+    pub(crate) name: Range<usize>,
+    /// Byte range of `d`, `None` when `d` was missing or null.
+    pub(crate) data: Option<Range<usize>>,
+}
+
+/// The byte range of `part`, a slice of `frame`, within `frame`.
+pub(crate) fn range_in(frame: &str, part: &str) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    debug_assert!(start + part.len() <= frame.len(), "part is not within frame");
+    start..start + part.len()
+}
+
+/// `{"op":1,"d":seq}`.
+pub(crate) fn heartbeat(seq: Option<u64>) -> String {
+    json!({ "op": op::HEARTBEAT, "d": seq }).to_string()
+}
+
+/// IDENTIFY. Holds the token: never log it.
+pub(crate) fn identify(config: &GatewayConfig, id: ShardId) -> String {
+    let mut d = json!({
+        "token": config.token.expose(),
+        "intents": config.intents.bits(),
+        "properties": config.properties,
+        "shard": [id.number, id.total],
+        "large_threshold": config.large_threshold.clamp(50, 250),
+        "compress": false,
+    });
+    if let Some(presence) = &config.presence {
+        d["presence"] = presence.clone();
+    }
+    json!({ "op": op::IDENTIFY, "d": d }).to_string()
+}
+
+/// RESUME. Holds the token: never log it.
+pub(crate) fn resume(config: &GatewayConfig, session_id: &str, seq: Option<u64>) -> String {
+    json!({
+        "op": op::RESUME,
+        "d": { "token": config.token.expose(), "session_id": session_id, "seq": seq.unwrap_or(0) },
+    })
+    .to_string()
+}
+
+/// The parts of HELLO the shard uses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Hello {
+    /// Milliseconds between heartbeats.
+    pub(crate) heartbeat_interval: u64,
+}
+
+/// The parts of READY the shard uses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Ready {
+    /// The session to resume.
+    pub(crate) session_id: String,
+    /// Where to resume it.
+    pub(crate) resume_gateway_url: String,
+}
+
+/// What a close code asks of the shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CloseAction {
+    /// Reconnect and RESUME the session.
+    Resume,
+    /// Reconnect and IDENTIFY a new session (4007 invalid seq, 4009 session timed out).
+    Identify,
+    /// Stop: 4004, 4010-4014.
+    Fatal(super::GatewayErrorKind),
+}
+
+impl CloseAction {
+    /// The rule for a close code received from the server.
+    pub(crate) fn for_code(code: u16) -> Self {
+        match code {
+            4007 | 4009 => Self::Identify,
+            _ => super::GatewayErrorKind::from_close_code(code).map_or(Self::Resume, Self::Fatal),
+        }
+    }
+}
+
+/// A message, reduced to what the shard acts on; owns nothing of the frame but byte ranges.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// Op 0. `ready` holds READY's session; `resumed` is set for RESUMED.
+    Dispatch {
+        /// Where the parts are.
+        span: DispatchSpan,
+        /// READY's `session_id` and `resume_gateway_url`.
+        ready: Option<(String, String)>,
+        /// The event is RESUMED.
+        resumed: bool,
+    },
+    /// Op 1 from the server: heartbeat now.
+    HeartbeatRequest,
+    /// Op 7.
+    Reconnect,
+    /// Op 9 with its `d`.
+    InvalidSession {
+        /// Whether the session may be resumed.
+        resumable: bool,
+    },
+    /// Op 10 with `heartbeat_interval`.
+    Hello {
+        /// Milliseconds between heartbeats.
+        interval_ms: u64,
+    },
+    /// Op 11.
+    HeartbeatAck,
+    /// An opcode the shard does not act on.
+    Other {
+        /// The opcode.
+        op: u8,
+    },
+    /// Not a gateway message: the reason, for the log. Never the text (it may be large).
+    Malformed(String),
+}
+
+impl Parsed {
+    /// Classifies one decompressed message.
+    pub(crate) fn from_text(text: &str) -> Self {
+        let envelope = match Envelope::parse(text) {
+            Ok(envelope) => envelope,
+            Err(error) => return Self::Malformed(error.to_string()),
+        };
+        match envelope.op {
+            op::DISPATCH => {
+                let (Some(seq), Some(name)) = (envelope.s, envelope.t) else {
+                    return Self::Malformed("dispatch without s or t".into());
+                };
+                let ready = match (name, envelope.d) {
+                    ("READY", Some(d)) => match serde_json::from_str::<Ready>(d.get()) {
+                        Ok(ready) => Some((ready.session_id, ready.resume_gateway_url)),
+                        Err(error) => return Self::Malformed(format!("READY: {error}")),
+                    },
+                    _ => None,
+                };
+                Self::Dispatch {
+                    span: DispatchSpan {
+                        seq,
+                        name: range_in(text, name),
+                        data: envelope.d.map(|d| range_in(text, d.get())),
+                    },
+                    ready,
+                    resumed: name == "RESUMED",
+                }
+            }
+            op::HEARTBEAT => Self::HeartbeatRequest,
+            op::RECONNECT => Self::Reconnect,
+            op::INVALID_SESSION => Self::InvalidSession {
+                resumable: envelope.d.is_some_and(|d| d.get() == "true"),
+            },
+            op::HELLO => match envelope.d.map(|d| serde_json::from_str::<Hello>(d.get())) {
+                Some(Ok(hello)) => Self::Hello {
+                    interval_ms: hello.heartbeat_interval,
+                },
+                Some(Err(error)) => Self::Malformed(format!("HELLO: {error}")),
+                None => Self::Malformed("HELLO without d".into()),
+            },
+            op::HEARTBEAT_ACK => Self::HeartbeatAck,
+            op => Self::Other { op },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CloseAction, DispatchSpan, Envelope, Parsed, identify, range_in, resume};
+    use crate::gateway::{GatewayConfig, GatewayErrorKind, ShardId};
+    use serde_json::{Value, json};
+    use twilight_model::gateway::Intents;
+
+    #[test]
+    fn envelope_borrows_d() {
+        let text = r#"{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{"content":"hi \"there\""}}"#;
+        let envelope = Envelope::parse(text).unwrap();
+        assert_eq!(envelope.op, 0);
+        assert_eq!(envelope.s, Some(42));
+        assert_eq!(envelope.t, Some("MESSAGE_CREATE"));
+        let d = envelope.d.unwrap();
+        assert_eq!(d.get(), r#"{"content":"hi \"there\""}"#);
+        assert_eq!(&text[range_in(text, d.get())], d.get());
+        assert_eq!(&text[range_in(text, envelope.t.unwrap())], "MESSAGE_CREATE");
+    }
+
+    #[test]
+    fn envelope_without_d_or_with_nulls() {
+        let envelope = Envelope::parse(r#"{"op":11}"#).unwrap();
+        assert!(envelope.d.is_none() && envelope.s.is_none() && envelope.t.is_none());
+        let envelope = Envelope::parse(r#"{"op":1,"d":null,"s":null,"t":null}"#).unwrap();
+        assert!(envelope.d.is_none());
+    }
+
+    #[test]
+    fn malformed_envelopes_are_errors() {
+        for text in ["", "{", "[]", r#"{"op":"x"}"#, r#"{"op":0,"d":{]}"#, r#"{"op":300}"#, "\u{0}"] {
+            assert!(Envelope::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn identify_and_resume_payloads() {
+        let mut config = GatewayConfig::new("secret".into(), Intents::GUILDS);
+        config.presence = Some(json!({"status": "idle"}));
+        let payload: Value = serde_json::from_str(&identify(&config, ShardId::new(1, 3))).unwrap();
+        assert_eq!(payload["op"], 2);
+        let d = &payload["d"];
+        assert_eq!(d["token"], "secret");
+        assert_eq!(d["intents"], 1);
+        assert_eq!(d["shard"], json!([1, 3]));
+        assert_eq!(d["large_threshold"], 50);
+        assert_eq!(d["compress"], false);
+        assert_eq!(d["presence"]["status"], "idle");
+        assert_eq!(d["properties"]["browser"], "nostrum-rs");
+        let payload: Value = serde_json::from_str(&resume(&config, "abc", Some(7))).unwrap();
+        assert_eq!(payload, json!({"op": 6, "d": {"token": "secret", "session_id": "abc", "seq": 7}}));
+    }
+
+    #[test]
+    fn close_code_rules() {
+        assert_eq!(CloseAction::for_code(4000), CloseAction::Resume);
+        assert_eq!(CloseAction::for_code(1001), CloseAction::Resume);
+        assert_eq!(CloseAction::for_code(4008), CloseAction::Resume);
+        assert_eq!(CloseAction::for_code(4007), CloseAction::Identify);
+        assert_eq!(CloseAction::for_code(4009), CloseAction::Identify);
+        assert_eq!(
+            CloseAction::for_code(4014),
+            CloseAction::Fatal(GatewayErrorKind::DisallowedIntents)
+        );
+        assert_eq!(
+            CloseAction::for_code(4004),
+            CloseAction::Fatal(GatewayErrorKind::AuthenticationFailed)
+        );
+    }
+
+    #[test]
+    fn classifies_messages() {
+        let text = r#"{"op":0,"s":1,"t":"READY","d":{"v":10,"session_id":"abc","resume_gateway_url":"wss://r"}}"#;
+        let Parsed::Dispatch { span, ready, resumed } = Parsed::from_text(text) else {
+            panic!("not a dispatch");
+        };
+        assert_eq!(ready, Some(("abc".into(), "wss://r".into())));
+        assert!(!resumed);
+        assert_eq!(&text[span.name.clone()], "READY");
+        assert!(text[span.data.unwrap()].starts_with(r#"{"v":10"#));
+
+        let text = r#"{"op":0,"s":9,"t":"RESUMED","d":null}"#;
+        let parsed = Parsed::from_text(text);
+        let name = text.find("RESUMED").unwrap();
+        assert_eq!(
+            parsed,
+            Parsed::Dispatch {
+                span: DispatchSpan { seq: 9, name: name..name + 7, data: None },
+                ready: None,
+                resumed: true,
+            }
+        );
+        assert_eq!(Parsed::from_text(r#"{"op":1,"d":null}"#), Parsed::HeartbeatRequest);
+        assert_eq!(Parsed::from_text(r#"{"op":7,"d":null}"#), Parsed::Reconnect);
+        assert_eq!(Parsed::from_text(r#"{"op":9,"d":true}"#), Parsed::InvalidSession { resumable: true });
+        assert_eq!(Parsed::from_text(r#"{"op":9,"d":false}"#), Parsed::InvalidSession { resumable: false });
+        assert_eq!(
+            Parsed::from_text(r#"{"op":10,"d":{"heartbeat_interval":41250,"_trace":["x"]}}"#),
+            Parsed::Hello { interval_ms: 41250 }
+        );
+        assert_eq!(Parsed::from_text(r#"{"op":11}"#), Parsed::HeartbeatAck);
+        assert_eq!(Parsed::from_text(r#"{"op":42,"d":{}}"#), Parsed::Other { op: 42 });
+        for bad in [
+            "nope",
+            r#"{"op":0,"d":{}}"#,
+            r#"{"op":10,"d":{}}"#,
+            r#"{"op":10}"#,
+            r#"{"op":0,"s":1,"t":"READY","d":{}}"#,
+            r#"{"op":0,"s":1,"t":"MESSAGE_CREATE","d":{"a":1"#,
+        ] {
+            assert!(matches!(Parsed::from_text(bad), Parsed::Malformed(_)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! The `Shard`: one gateway connection's whole life, driven by `next_event`.
+
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::value::RawValue;
+use tokio::{
+    sync::mpsc,
+    time::{Duration, Instant, sleep, timeout},
+};
+use tokio_tungstenite::tungstenite::{
+    Bytes, Message, Utf8Bytes,
+    protocol::{CloseFrame, frame::coding::CloseCode},
+};
+use tracing::Instrument;
+
+use super::{
+    GatewayConfig, GatewayError, GatewayErrorKind, ShardId, ShardSender, ShardState, ShardStatus,
+    command::Command,
+    connection::{Connection, HELLO_TIMEOUT, next_command, wait_identify},
+    event::{Frame, Owned, ShardEvent, Step},
+    protocol::{self, CloseAction, DispatchSpan, Parsed},
+};
+
+/// Time allowed for one send before the connection counts as dead.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to send a close frame before the socket is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// First reconnect delay after a failed attempt; doubles up to [`MAX_BACKOFF`].
+const BASE_BACKOFF: Duration = Duration::from_millis(500);
+/// Largest reconnect delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Close code that keeps the session resumable (anything but 1000 and 1001).
+const CLOSE_RESUMABLE: u16 = 4000;
+/// Above this capacity the frame buffer is shrunk after use (one huge READY must not pin it).
+const KEEP_BUFFER: usize = 4 << 20;
+
+/// Why the select loop woke up.
+#[derive(Debug)]
+enum Wake {
+    Close,
+    Heartbeat,
+    Identify,
+    Command(Command),
+    Message(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+}
+
+/// One gateway connection's whole life: connect, identify or resume, heartbeat, reconnect.
+///
+/// Nothing runs in the background: drive the shard by calling [`next_event`](Self::next_event)
+/// in a loop (heartbeats and queued commands are only sent while it is awaited).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use nostrum_core::gateway::{GatewayConfig, Shard, ShardEvent, ShardId};
+/// use twilight_model::gateway::Intents;
+///
+/// # async fn run() -> Result<(), nostrum_core::gateway::GatewayError> {
+/// let config = Arc::new(GatewayConfig::new("token".into(), Intents::GUILD_MESSAGES));
+/// let mut shard = Shard::new(ShardId::ONE, config);
+/// loop {
+///     match shard.next_event().await? {
+///         ShardEvent::Dispatch { name, data, .. } => println!("{name}: {} bytes", data.get().len()),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Shard {
+    id: ShardId,
+    config: Arc<GatewayConfig>,
+    state: Arc<ShardState>,
+    tx: mpsc::UnboundedSender<Command>,
+    rx: mpsc::UnboundedReceiver<Command>,
+    /// A command taken from the queue whose send failed: sent first after the reconnect.
+    held: Option<Command>,
+    conn: Option<Connection>,
+    frame: Frame,
+    /// Decompression buffer, reused between messages.
+    spare: Vec<u8>,
+    /// An event to yield before doing anything else.
+    pending: Option<Owned>,
+    /// Wait before the next connection attempt.
+    next_delay: Duration,
+    /// Connection attempts since the last READY or RESUMED.
+    attempts: u32,
+    /// Set once a fatal close code was received.
+    fatal: Option<GatewayErrorKind>,
+    span: tracing::Span,
+}
+
+impl Shard {
+    /// A shard that connects on the first call to [`next_event`](Self::next_event).
+    pub fn new(id: ShardId, config: Arc<GatewayConfig>) -> Shard {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            id,
+            config,
+            state: Arc::new(ShardState::new(id)),
+            tx,
+            rx,
+            held: None,
+            conn: None,
+            frame: Frame::Empty,
+            spare: Vec::new(),
+            pending: None,
+            next_delay: Duration::ZERO,
+            attempts: 0,
+            fatal: None,
+            span: tracing::info_span!("shard", shard = %id),
+        }
+    }
+
+    /// This shard's id.
+    pub fn id(&self) -> ShardId {
+        self.id
+    }
+
+    /// A handle to queue commands from any task.
+    pub fn sender(&self) -> ShardSender {
+        ShardSender::new(self.tx.clone(), Arc::clone(&self.state))
+    }
+
+    /// The state shared with other tasks.
+    pub fn state(&self) -> Arc<ShardState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Drives the connection and returns its next event.
+    ///
+    /// Connects (or reconnects and resumes), heartbeats, answers op 1, handles op 7 and op 9,
+    /// close codes and backoff. Cancel-safe between events: dropping the future loses no
+    /// dispatch that was not returned.
+    ///
+    /// # Errors
+    ///
+    /// Only for a fatal close code (4004, 4010-4014: never retried; the kind names it), or
+    /// with kind [`Closed`](GatewayErrorKind::Closed) after
+    /// [`ShardSender::close`](super::ShardSender::close). Every later call returns the same
+    /// error.
+    pub async fn next_event(&mut self) -> Result<ShardEvent<'_>, GatewayError> {
+        let span = self.span.clone();
+        match self.step().instrument(span).await? {
+            Step::Event(Owned::Connected) => Ok(ShardEvent::Connected),
+            Step::Event(Owned::Resumed) => Ok(ShardEvent::Resumed),
+            Step::Event(Owned::Disconnected { code, will_resume }) => {
+                Ok(ShardEvent::Disconnected { code, will_resume })
+            }
+            Step::Dispatch(span) => Ok(self.dispatch(span)),
+        }
+    }
+
+    /// Builds the dispatch event from the current frame.
+    fn dispatch(&self, span: DispatchSpan) -> ShardEvent<'_> {
+        let text = self.frame.as_str();
+        let name = text.get(span.name).unwrap_or("");
+        let data = span
+            .data
+            .and_then(|range| text.get(range))
+            .and_then(|d| serde_json::from_str::<&RawValue>(d).ok());
+        let data = match data {
+            Some(data) => data,
+            None => serde_json::from_str::<&'static RawValue>("null").expect("null is JSON"),
+        };
+        ShardEvent::Dispatch { seq: span.seq, name, data }
+    }
+
+    /// Runs until there is something to yield.
+    async fn step(&mut self) -> Result<Step, GatewayError> {
+        loop {
+            if let Some(kind) = self.fatal {
+                return Err(GatewayError::new(kind));
+            }
+            if self.state.is_close_requested() {
+                self.shutdown().await;
+                return Err(GatewayError::new(GatewayErrorKind::Closed));
+            }
+            if let Some(event) = self.pending.take() {
+                return Ok(Step::Event(event));
+            }
+            if self.conn.is_none() {
+                self.connect().await;
+                continue;
+            }
+            if let Some(step) = self.poll_connection().await? {
+                return Ok(step);
+            }
+        }
+    }
+
+    /// Opens a connection, after the pending delay; retries with backoff until it succeeds or
+    /// the shard is closed (the caller then sees the close request).
+    async fn connect(&mut self) {
+        loop {
+            let delay = std::mem::take(&mut self.next_delay);
+            if !delay.is_zero() {
+                self.state.set_status(ShardStatus::Disconnected);
+                tracing::debug!(?delay, "waiting before reconnecting");
+                tokio::select! {
+                    () = sleep(delay) => {}
+                    () = self.state.close_requested() => return,
+                }
+            }
+            self.attempts = self.attempts.saturating_add(1);
+            self.state.set_status(ShardStatus::Connecting);
+            let resume_url = self.state.resumable().and_then(|(_, url)| url);
+            let url = self.config.url(resume_url.as_deref());
+            tracing::info!(%url, attempt = self.attempts, "connecting");
+            let result = tokio::select! {
+                result = Connection::open(&self.config, url) => result,
+                () = self.state.close_requested() => return,
+            };
+            let error = match result {
+                Ok(conn) => {
+                    self.conn = Some(conn);
+                    return;
+                }
+                Err(error) => error,
+            };
+            self.next_delay = self.backoff();
+            tracing::warn!(%error, retry_in = ?self.next_delay, "connecting to the gateway failed");
+        }
+    }
+
+    /// The delay before the next attempt: none for the first one after a working session,
+    /// then 0.5 s doubling to 30 s, jittered down to half.
+    fn backoff(&self) -> Duration {
+        if self.attempts == 0 {
+            return Duration::ZERO;
+        }
+        let exponent = self.attempts.saturating_sub(1).min(16);
+        let full = BASE_BACKOFF.saturating_mul(1 << exponent).min(MAX_BACKOFF);
+        full.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+
+    /// Waits for the next thing to do on the open connection and does it.
+    async fn poll_connection(&mut self) -> Result<Option<Step>, GatewayError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        let can_send = self.state.status() == ShardStatus::Connected;
+        let ready_at = conn.limiter.ready_at();
+        let Connection {
+            ws,
+            heartbeat_at,
+            identify,
+            ..
+        } = conn;
+        let (held, rx, state) = (&mut self.held, &mut self.rx, &self.state);
+        let identifying = identify.is_some();
+        let wake = tokio::select! {
+            biased;
+            () = state.close_requested() => Wake::Close,
+            () = heartbeat_at.as_mut() => Wake::Heartbeat,
+            () = wait_identify(identify), if identifying => Wake::Identify,
+            Some(command) = next_command(held, rx, ready_at), if can_send => Wake::Command(command),
+            message = ws.next() => Wake::Message(message),
+        };
+        match wake {
+            Wake::Close => Ok(None),
+            Wake::Heartbeat => Ok(self.on_heartbeat_timer().await),
+            Wake::Identify => {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.identify = None;
+                }
+                tracing::info!("identifying");
+                let payload = protocol::identify(&self.config, self.id);
+                Ok(self.send_or_drop(payload).await)
+            }
+            Wake::Command(command) => {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.limiter.acquire();
+                }
+                let step = self.send_or_drop(command.json.clone()).await;
+                if step.is_some() {
+                    self.held = Some(command);
+                }
+                Ok(step)
+            }
+            Wake::Message(Some(Ok(message))) => self.on_message(message).await,
+            Wake::Message(Some(Err(error))) => {
+                tracing::warn!(%error, "gateway connection failed");
+                Ok(Some(self.lost().await))
+            }
+            Wake::Message(None) => {
+                tracing::warn!("gateway connection ended without a close frame");
+                Ok(Some(self.lost().await))
+            }
+        }
+    }
+
+    /// The heartbeat timer fired: HELLO never came, the last heartbeat was not acknowledged
+    /// (a zombie connection), or it is time for the next heartbeat.
+    async fn on_heartbeat_timer(&mut self) -> Option<Step> {
+        let conn = self.conn.as_mut()?;
+        let Some(interval) = conn.interval else {
+            tracing::warn!("no HELLO within {HELLO_TIMEOUT:?}, reconnecting");
+            return Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await);
+        };
+        if conn.awaiting_ack.is_some() {
+            tracing::warn!("no heartbeat ACK within {interval:?}: zombie connection, reconnecting");
+            return Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await);
+        }
+        let now = Instant::now();
+        conn.awaiting_ack = Some(now);
+        conn.heartbeat_at.as_mut().reset(now + interval);
+        tracing::trace!("sending heartbeat");
+        self.send_or_drop(protocol::heartbeat(self.state.sequence())).await
+    }
+
+    /// Handles one WebSocket message.
+    async fn on_message(&mut self, message: Message) -> Result<Option<Step>, GatewayError> {
+        match message {
+            Message::Text(text) => {
+                self.frame = Frame::Text(text);
+                Ok(self.on_frame().await)
+            }
+            Message::Binary(bytes) => Ok(self.on_binary(bytes).await),
+            Message::Close(frame) => {
+                let code = frame.as_ref().map(|frame| u16::from(frame.code));
+                let reason = frame.as_ref().map_or("", |frame| frame.reason.as_str());
+                self.on_close(code, reason).await.map(Some)
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+        }
+    }
+
+    /// Decompresses a binary message into the frame.
+    async fn on_binary(&mut self, bytes: Bytes) -> Option<Step> {
+        let conn = self.conn.as_mut()?;
+        let Some(decompressor) = conn.decompressor.as_mut() else {
+            // No transport compression: binary frames carry JSON text.
+            return match Utf8Bytes::try_from(bytes) {
+                Ok(text) => {
+                    self.frame = Frame::Text(text);
+                    self.on_frame().await
+                }
+                Err(_) => {
+                    tracing::warn!("binary gateway message is not UTF-8, skipped");
+                    None
+                }
+            };
+        };
+        let mut buffer = match std::mem::take(&mut self.frame) {
+            Frame::Owned(text) => text.into_bytes(),
+            _ => std::mem::take(&mut self.spare),
+        };
+        buffer.clear();
+        if buffer.capacity() > KEEP_BUFFER {
+            buffer.shrink_to(KEEP_BUFFER / 4);
+        }
+        let limit = self.config.max_decompressed_frame;
+        match decompressor.push(&bytes, &mut buffer, limit) {
+            Ok(true) => match String::from_utf8(buffer) {
+                Ok(text) => {
+                    self.frame = Frame::Owned(text);
+                    self.on_frame().await
+                }
+                Err(error) => {
+                    self.spare = error.into_bytes();
+                    tracing::warn!("decompressed gateway message is not UTF-8, skipped");
+                    None
+                }
+            },
+            Ok(false) => {
+                self.spare = buffer;
+                None
+            }
+            Err(error) => {
+                buffer.clear();
+                self.spare = buffer;
+                tracing::warn!(%error, limit, "decompressing a gateway message failed, reconnecting");
+                Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await)
+            }
+        }
+    }
+
+    /// Acts on the message in the frame.
+    async fn on_frame(&mut self) -> Option<Step> {
+        match Parsed::from_text(self.frame.as_str()) {
+            Parsed::Dispatch {
+                span,
+                ready,
+                resumed,
+            } => {
+                self.state.observe_sequence(span.seq);
+                if let Some((session_id, resume_url)) = ready {
+                    tracing::info!(session_id = %session_id, "ready");
+                    self.state.set_session(session_id, resume_url);
+                    self.on_session_ready();
+                } else if resumed {
+                    tracing::info!(seq = ?self.state.sequence(), "resumed");
+                    self.on_session_ready();
+                    self.pending = Some(Owned::Resumed);
+                }
+                Some(Step::Dispatch(span))
+            }
+            Parsed::HeartbeatRequest => {
+                let conn = self.conn.as_mut()?;
+                conn.awaiting_ack.get_or_insert_with(Instant::now);
+                self.send_or_drop(protocol::heartbeat(self.state.sequence())).await
+            }
+            Parsed::HeartbeatAck => {
+                let conn = self.conn.as_mut()?;
+                if let Some(sent) = conn.awaiting_ack.take() {
+                    self.state.set_latency(sent.elapsed());
+                }
+                None
+            }
+            Parsed::Hello { interval_ms } => self.on_hello(interval_ms).await,
+            Parsed::Reconnect => {
+                tracing::info!("gateway asked to reconnect");
+                Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await)
+            }
+            Parsed::InvalidSession { resumable } => {
+                if resumable && self.state.resumable().is_some() {
+                    tracing::info!("session invalidated but resumable, reconnecting");
+                    return Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await);
+                }
+                self.state.clear_session();
+                let step = self.reconnect(None, Some(1000)).await;
+                self.next_delay = self.config.invalid_session_wait();
+                tracing::warn!(retry_in = ?self.next_delay, "session invalidated, identifying anew");
+                Some(step)
+            }
+            Parsed::Other { op } => {
+                tracing::debug!(op, "unhandled gateway opcode");
+                None
+            }
+            Parsed::Malformed(error) => {
+                let len = self.frame.as_str().len();
+                tracing::warn!(%error, len, "malformed gateway message, skipped");
+                None
+            }
+        }
+    }
+
+    /// READY or RESUMED: the session works, so commands flow and backoff resets.
+    fn on_session_ready(&mut self) {
+        self.state.set_status(ShardStatus::Connected);
+        self.attempts = 0;
+    }
+
+    /// HELLO: start heartbeating, then RESUME or queue the IDENTIFY.
+    async fn on_hello(&mut self, interval_ms: u64) -> Option<Step> {
+        let conn = self.conn.as_mut()?;
+        let interval = Duration::from_millis(interval_ms.max(1));
+        conn.interval = Some(interval);
+        conn.awaiting_ack = None;
+        let first = interval.mul_f64(fastrand::f64());
+        conn.heartbeat_at.as_mut().reset(Instant::now() + first);
+        tracing::debug!(?interval, "hello");
+        if let Some((session_id, _)) = self.state.resumable() {
+            self.state.set_status(ShardStatus::Resuming);
+            tracing::info!(seq = ?self.state.sequence(), "resuming");
+            let payload = protocol::resume(&self.config, &session_id, self.state.sequence());
+            if let Some(step) = self.send_or_drop(payload).await {
+                return Some(step);
+            }
+        } else {
+            self.state.set_status(ShardStatus::Identifying);
+            let queue = Arc::clone(&self.config.identify_queue);
+            let number = self.id.number;
+            conn.identify = Some(Box::pin(async move { queue.wait(number).await }));
+        }
+        Some(Step::Event(Owned::Connected))
+    }
+
+    /// A close frame from Discord.
+    async fn on_close(&mut self, code: Option<u16>, reason: &str) -> Result<Step, GatewayError> {
+        let action = code.map_or(CloseAction::Resume, CloseAction::for_code);
+        match action {
+            CloseAction::Fatal(kind) => {
+                tracing::error!(?code, reason, "gateway closed the connection: {kind}");
+                self.conn = None;
+                self.fatal = Some(kind);
+                self.state.clear_session();
+                self.state.set_status(ShardStatus::FatallyClosed);
+                Err(GatewayError::new(kind))
+            }
+            CloseAction::Identify => {
+                tracing::warn!(?code, reason, "gateway closed the session, identifying anew");
+                self.state.clear_session();
+                Ok(self.reconnect(code, None).await)
+            }
+            CloseAction::Resume => {
+                tracing::warn!(?code, reason, "gateway closed the connection, resuming");
+                Ok(self.reconnect(code, None).await)
+            }
+        }
+    }
+
+    /// The connection broke (network error or end of stream): resume if possible.
+    async fn lost(&mut self) -> Step {
+        self.reconnect(None, None).await
+    }
+
+    /// Drops the connection (sending `close` first if given) and schedules the next one.
+    async fn reconnect(&mut self, code: Option<u16>, close: Option<u16>) -> Step {
+        if let Some(mut conn) = self.conn.take()
+            && let Some(close) = close
+        {
+            let frame = CloseFrame {
+                code: CloseCode::from(close),
+                reason: Utf8Bytes::from_static(""),
+            };
+            let _ = timeout(CLOSE_TIMEOUT, conn.ws.close(Some(frame))).await;
+        }
+        self.state.set_status(ShardStatus::Disconnected);
+        self.next_delay = self.backoff();
+        Step::Event(Owned::Disconnected {
+            code,
+            will_resume: self.state.resumable().is_some(),
+        })
+    }
+
+    /// Sends a text message; on failure drops the connection and returns the disconnect.
+    async fn send_or_drop(&mut self, text: String) -> Option<Step> {
+        let conn = self.conn.as_mut()?;
+        match timeout(SEND_TIMEOUT, conn.ws.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "sending to the gateway failed");
+                Some(self.lost().await)
+            }
+            Err(_elapsed) => {
+                tracing::warn!("sending to the gateway timed out");
+                Some(self.lost().await)
+            }
+        }
+    }
+
+    /// Closes with 1000 (ending the session) and stops for good.
+    async fn shutdown(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            tracing::info!("closing");
+            let frame = CloseFrame {
+                code: CloseCode::Normal,
+                reason: Utf8Bytes::from_static(""),
+            };
+            let _ = timeout(CLOSE_TIMEOUT, conn.ws.close(Some(frame))).await;
+        }
+        self.state.clear_session();
+        self.state.set_status(ShardStatus::Stopped);
+    }
+}
