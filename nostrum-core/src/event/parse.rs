@@ -64,7 +64,9 @@ fn insert(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
 fn fill_object(map: &mut Map<String, Value>) -> bool {
     let mut changed = false;
     let keys = |list: &[&str]| list.iter().all(|key| map.contains_key(*key));
-    let is_member = keys(&["roles", "joined_at"]);
+    let is_member = map.contains_key("roles") && (map.contains_key("joined_at") || map.contains_key("user"));
+    let is_message = keys(&["id", "channel_id"]) && (map.contains_key("author") || map.contains_key("embeds"));
+    let is_interaction = keys(&["application_id", "token", "type"]);
     let is_role = keys(&["permissions", "position", "name"]) && !map.contains_key("joined_at") && !map.contains_key("type");
     let is_guild = map.contains_key("verification_level") || map.contains_key("premium_tier");
     let is_user = keys(&["username", "id"]);
@@ -102,6 +104,19 @@ fn fill_object(map: &mut Map<String, Value>) -> bool {
         changed |= insert(map, "roles", Value::Array(Vec::new()));
         changed |= insert(map, "afk_timeout", Value::from(300));
         changed |= insert(map, "preferred_locale", Value::from("en-US"));
+    }
+    // A message (partial MESSAGE_UPDATEs omit the lists).
+    if is_message {
+        for list in ["attachments", "embeds", "mentions", "mention_roles", "components", "sticker_items"] {
+            changed |= insert(map, list, Value::Array(Vec::new()));
+        }
+        changed |= insert(map, "mention_everyone", Value::Bool(false));
+        changed |= insert(map, "pinned", Value::Bool(false));
+        changed |= insert(map, "tts", Value::Bool(false));
+    }
+    // An interaction: the attachment size limit arrived in 2025; older payloads lack it.
+    if is_interaction {
+        changed |= insert(map, "attachment_size_limit", Value::from(10_485_760));
     }
     // A user: `username` and `id`.
     if is_user {

@@ -135,7 +135,10 @@ impl ShardSender {
     ///
     /// As [`command`](Self::command).
     pub fn request_channel_info(&self, guild_id: u64, fields: &[&str]) -> Result<(), GatewayError> {
-        self.command(43, json!({ "guild_id": guild_id.to_string(), "fields": fields }))
+        self.command(
+            43,
+            json!({ "guild_id": guild_id.to_string(), "fields": fields }),
+        )
     }
 
     /// Closes the shard gracefully: close code 1000 (which ends the session), then
@@ -164,7 +167,10 @@ mod tests {
 
     fn sender() -> (ShardSender, mpsc::UnboundedReceiver<super::Command>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (ShardSender::new(tx, Arc::new(ShardState::new(ShardId::ONE))), rx)
+        (
+            ShardSender::new(tx, Arc::new(ShardState::new(ShardId::ONE))),
+            rx,
+        )
     }
 
     fn next(rx: &mut mpsc::UnboundedReceiver<super::Command>) -> Value {
@@ -182,10 +188,18 @@ mod tests {
         sender.update_voice_state(1, None, false, false).unwrap();
         assert_eq!(next(&mut rx)["d"]["channel_id"], Value::Null);
         sender.request_soundboard_sounds(&[7, 8]).unwrap();
-        assert_eq!(next(&mut rx), json!({"op": 31, "d": {"guild_ids": ["7", "8"]}}));
+        assert_eq!(
+            next(&mut rx),
+            json!({"op": 31, "d": {"guild_ids": ["7", "8"]}})
+        );
         sender.request_channel_info(9, &["status"]).unwrap();
-        assert_eq!(next(&mut rx), json!({"op": 43, "d": {"guild_id": "9", "fields": ["status"]}}));
-        sender.request_guild_members(json!({"guild_id": "1", "query": "", "limit": 0})).unwrap();
+        assert_eq!(
+            next(&mut rx),
+            json!({"op": 43, "d": {"guild_id": "9", "fields": ["status"]}})
+        );
+        sender
+            .request_guild_members(json!({"guild_id": "1", "query": "", "limit": 0}))
+            .unwrap();
         assert_eq!(next(&mut rx)["op"], 8);
         sender.update_presence(json!({"status": "idle"})).unwrap();
         assert_eq!(next(&mut rx)["op"], 3);
@@ -204,8 +218,14 @@ mod tests {
             GatewayErrorKind::InvalidCommand
         );
         sender.close().unwrap();
-        assert_eq!(*sender.close().unwrap_err().kind(), GatewayErrorKind::Closed);
-        assert_eq!(*sender.command(3, json!({})).unwrap_err().kind(), GatewayErrorKind::Closed);
+        assert_eq!(
+            *sender.close().unwrap_err().kind(),
+            GatewayErrorKind::Closed
+        );
+        assert_eq!(
+            *sender.command(3, json!({})).unwrap_err().kind(),
+            GatewayErrorKind::Closed
+        );
     }
 
     #[test]

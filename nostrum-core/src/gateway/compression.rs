@@ -250,12 +250,16 @@ mod tests {
                 while input.pos() < message.len() {
                     out.reserve(1024);
                     let pos = out.len();
-                    encoder.run(&mut input, &mut OutBuffer::around_pos(&mut out, pos)).unwrap();
+                    encoder
+                        .run(&mut input, &mut OutBuffer::around_pos(&mut out, pos))
+                        .unwrap();
                 }
                 loop {
                     out.reserve(1024);
                     let pos = out.len();
-                    let left = encoder.flush(&mut OutBuffer::around_pos(&mut out, pos)).unwrap();
+                    let left = encoder
+                        .flush(&mut OutBuffer::around_pos(&mut out, pos))
+                        .unwrap();
                     if left == 0 {
                         break out;
                     }
@@ -267,7 +271,10 @@ mod tests {
     fn big_json(n: usize) -> Vec<u8> {
         let mut s = String::from(r#"{"op":0,"s":1,"t":"X","d":["#);
         for i in 0..n {
-            s.push_str(&format!(r#"{{"id":"{i}","name":"member {}"}},"#, i * 7919 % 1000));
+            s.push_str(&format!(
+                r#"{{"id":"{i}","name":"member {}"}},"#,
+                i * 7919 % 1000
+            ));
         }
         s.push_str("0]}");
         s.into_bytes()
@@ -286,14 +293,22 @@ mod tests {
     #[test]
     fn zlib_round_trip_keeps_the_stream() {
         let big = big_json(5_000);
-        let messages: [&[u8]; 3] = [br#"{"op":10,"d":{"heartbeat_interval":41250}}"#, &big, b"{}"];
+        let messages: [&[u8]; 3] = [
+            br#"{"op":10,"d":{"heartbeat_interval":41250}}"#,
+            &big,
+            b"{}",
+        ];
         round_trip(Compression::ZlibStream, zlib_messages(&messages), &messages);
     }
 
     #[test]
     fn zstd_round_trip_keeps_the_stream() {
         let big = big_json(5_000);
-        let messages: [&[u8]; 3] = [br#"{"op":10,"d":{"heartbeat_interval":41250}}"#, &big, b"{}"];
+        let messages: [&[u8]; 3] = [
+            br#"{"op":10,"d":{"heartbeat_interval":41250}}"#,
+            &big,
+            b"{}",
+        ];
         round_trip(Compression::ZstdStream, zstd_messages(&messages), &messages);
     }
 
@@ -308,7 +323,11 @@ mod tests {
             assert!(!decompressor.push(chunk, &mut out, LIMIT).unwrap());
             assert!(out.is_empty());
         }
-        assert!(decompressor.push(chunks[chunks.len() - 1], &mut out, LIMIT).unwrap());
+        assert!(
+            decompressor
+                .push(chunks[chunks.len() - 1], &mut out, LIMIT)
+                .unwrap()
+        );
         assert_eq!(out, big);
     }
 
@@ -358,9 +377,15 @@ mod tests {
             }
         }
         let mut zlib = Decompressor::new(Compression::ZlibStream).unwrap().unwrap();
-        assert!(zlib.push(b"not zlib\0\0\xFF\xFF", &mut Vec::new(), LIMIT).is_err());
+        assert!(
+            zlib.push(b"not zlib\0\0\xFF\xFF", &mut Vec::new(), LIMIT)
+                .is_err()
+        );
         let mut zstd = Decompressor::new(Compression::ZstdStream).unwrap().unwrap();
-        assert!(zstd.push(b"not zstd at all", &mut Vec::new(), LIMIT).is_err());
+        assert!(
+            zstd.push(b"not zstd at all", &mut Vec::new(), LIMIT)
+                .is_err()
+        );
     }
 
     #[test]

@@ -133,7 +133,10 @@ mod tests {
         );
         config.compression = Compression::ZstdStream;
         config.gateway_url = "ws://127.0.0.1:1".into();
-        assert_eq!(config.url(None), "ws://127.0.0.1:1/?v=10&encoding=json&compress=zstd-stream");
+        assert_eq!(
+            config.url(None),
+            "ws://127.0.0.1:1/?v=10&encoding=json&compress=zstd-stream"
+        );
         assert!(!format!("{config:?}").contains("secret"));
     }
 

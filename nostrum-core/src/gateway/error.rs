@@ -126,7 +126,9 @@ impl fmt::Display for GatewayErrorKind {
             Self::AuthenticationFailed => {
                 "gateway closed with 4004 (authentication failed): the token is invalid"
             }
-            Self::InvalidShard => "gateway closed with 4010 (invalid shard): check the shard id and total",
+            Self::InvalidShard => {
+                "gateway closed with 4010 (invalid shard): check the shard id and total"
+            }
             Self::ShardingRequired => {
                 "gateway closed with 4011 (sharding required): the bot needs more shards"
             }
@@ -165,10 +167,17 @@ mod tests {
         let io = std::io::Error::other("boom");
         let error = GatewayError::with_source(GatewayErrorKind::SendingCommand, io);
         assert_eq!(error.source().unwrap().to_string(), "boom");
-        assert_eq!(error.to_string(), GatewayErrorKind::SendingCommand.to_string());
+        assert_eq!(
+            error.to_string(),
+            GatewayErrorKind::SendingCommand.to_string()
+        );
         let (kind, source) = error.into_parts();
         assert_eq!(kind, GatewayErrorKind::SendingCommand);
         assert_eq!(source.unwrap().to_string(), "boom");
-        assert!(GatewayError::new(GatewayErrorKind::Closed).source().is_none());
+        assert!(
+            GatewayError::new(GatewayErrorKind::Closed)
+                .source()
+                .is_none()
+        );
     }
 }

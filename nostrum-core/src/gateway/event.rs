@@ -43,7 +43,10 @@ pub(crate) enum Owned {
     /// See [`ShardEvent::Connected`].
     Connected,
     /// See [`ShardEvent::Disconnected`].
-    Disconnected { code: Option<u16>, will_resume: bool },
+    Disconnected {
+        code: Option<u16>,
+        will_resume: bool,
+    },
     /// See [`ShardEvent::Resumed`].
     Resumed,
 }
@@ -78,4 +81,3 @@ impl Frame {
         }
     }
 }
-

@@ -49,7 +49,7 @@ pub use command::{MAX_PAYLOAD, ShardSender};
 pub use compression::Compression;
 pub use config::{API_VERSION, DEFAULT_GATEWAY_URL, GatewayConfig, IdentifyProperties};
 pub use error::{GatewayError, GatewayErrorKind};
-pub use queue::{IDENTIFY_INTERVAL, IdentifyQueue};
 pub use event::ShardEvent;
+pub use queue::{IDENTIFY_INTERVAL, IdentifyQueue};
 pub use shard::Shard;
 pub use state::{ShardId, ShardState, ShardStatus};

@@ -65,7 +65,10 @@ pub(crate) struct DispatchSpan {
 /// The byte range of `part`, a slice of `frame`, within `frame`.
 pub(crate) fn range_in(frame: &str, part: &str) -> Range<usize> {
     let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-    debug_assert!(start + part.len() <= frame.len(), "part is not within frame");
+    debug_assert!(
+        start + part.len() <= frame.len(),
+        "part is not within frame"
+    );
     start..start + part.len()
 }
 
@@ -250,7 +253,15 @@ mod tests {
 
     #[test]
     fn malformed_envelopes_are_errors() {
-        for text in ["", "{", "[]", r#"{"op":"x"}"#, r#"{"op":0,"d":{]}"#, r#"{"op":300}"#, "\u{0}"] {
+        for text in [
+            "",
+            "{",
+            "[]",
+            r#"{"op":"x"}"#,
+            r#"{"op":0,"d":{]}"#,
+            r#"{"op":300}"#,
+            "\u{0}",
+        ] {
             assert!(Envelope::parse(text).is_err(), "{text}");
         }
     }
@@ -270,7 +281,10 @@ mod tests {
         assert_eq!(d["presence"]["status"], "idle");
         assert_eq!(d["properties"]["browser"], "nostrum-rs");
         let payload: Value = serde_json::from_str(&resume(&config, "abc", Some(7))).unwrap();
-        assert_eq!(payload, json!({"op": 6, "d": {"token": "secret", "session_id": "abc", "seq": 7}}));
+        assert_eq!(
+            payload,
+            json!({"op": 6, "d": {"token": "secret", "session_id": "abc", "seq": 7}})
+        );
     }
 
     #[test]
@@ -293,7 +307,12 @@ mod tests {
     #[test]
     fn classifies_messages() {
         let text = r#"{"op":0,"s":1,"t":"READY","d":{"v":10,"session_id":"abc","resume_gateway_url":"wss://r"}}"#;
-        let Parsed::Dispatch { span, ready, resumed } = Parsed::from_text(text) else {
+        let Parsed::Dispatch {
+            span,
+            ready,
+            resumed,
+        } = Parsed::from_text(text)
+        else {
             panic!("not a dispatch");
         };
         assert_eq!(ready, Some(("abc".into(), "wss://r".into())));
@@ -307,21 +326,37 @@ mod tests {
         assert_eq!(
             parsed,
             Parsed::Dispatch {
-                span: DispatchSpan { seq: 9, name: name..name + 7, data: None },
+                span: DispatchSpan {
+                    seq: 9,
+                    name: name..name + 7,
+                    data: None
+                },
                 ready: None,
                 resumed: true,
             }
         );
-        assert_eq!(Parsed::from_text(r#"{"op":1,"d":null}"#), Parsed::HeartbeatRequest);
+        assert_eq!(
+            Parsed::from_text(r#"{"op":1,"d":null}"#),
+            Parsed::HeartbeatRequest
+        );
         assert_eq!(Parsed::from_text(r#"{"op":7,"d":null}"#), Parsed::Reconnect);
-        assert_eq!(Parsed::from_text(r#"{"op":9,"d":true}"#), Parsed::InvalidSession { resumable: true });
-        assert_eq!(Parsed::from_text(r#"{"op":9,"d":false}"#), Parsed::InvalidSession { resumable: false });
+        assert_eq!(
+            Parsed::from_text(r#"{"op":9,"d":true}"#),
+            Parsed::InvalidSession { resumable: true }
+        );
+        assert_eq!(
+            Parsed::from_text(r#"{"op":9,"d":false}"#),
+            Parsed::InvalidSession { resumable: false }
+        );
         assert_eq!(
             Parsed::from_text(r#"{"op":10,"d":{"heartbeat_interval":41250,"_trace":["x"]}}"#),
             Parsed::Hello { interval_ms: 41250 }
         );
         assert_eq!(Parsed::from_text(r#"{"op":11}"#), Parsed::HeartbeatAck);
-        assert_eq!(Parsed::from_text(r#"{"op":42,"d":{}}"#), Parsed::Other { op: 42 });
+        assert_eq!(
+            Parsed::from_text(r#"{"op":42,"d":{}}"#),
+            Parsed::Other { op: 42 }
+        );
         for bad in [
             "nope",
             r#"{"op":0,"d":{}}"#,
@@ -330,7 +365,10 @@ mod tests {
             r#"{"op":0,"s":1,"t":"READY","d":{}}"#,
             r#"{"op":0,"s":1,"t":"MESSAGE_CREATE","d":{"a":1"#,
         ] {
-            assert!(matches!(Parsed::from_text(bad), Parsed::Malformed(_)), "{bad}");
+            assert!(
+                matches!(Parsed::from_text(bad), Parsed::Malformed(_)),
+                "{bad}"
+            );
         }
     }
 }

@@ -69,8 +69,15 @@ impl IdentifyQueue {
     }
 
     /// Like [`new`](Self::new), with the `total` session starts of `session_start_limit`.
-    pub fn with_total(max_concurrency: u32, total: u32, remaining: u32, reset_after: Duration) -> Self {
-        let buckets = (0..max_concurrency.max(1)).map(|_| Mutex::new(None)).collect();
+    pub fn with_total(
+        max_concurrency: u32,
+        total: u32,
+        remaining: u32,
+        reset_after: Duration,
+    ) -> Self {
+        let buckets = (0..max_concurrency.max(1))
+            .map(|_| Mutex::new(None))
+            .collect();
         Self {
             buckets,
             budget: Mutex::new(Budget {
@@ -148,7 +155,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_bucket_spaces_every_identify() {
-        let times = run(Arc::new(IdentifyQueue::new(1, 1000, Duration::from_secs(3600))), 16).await;
+        let times = run(
+            Arc::new(IdentifyQueue::new(1, 1000, Duration::from_secs(3600))),
+            16,
+        )
+        .await;
         let mut sorted = times.clone();
         sorted.sort();
         for pair in sorted.windows(2) {
@@ -162,10 +173,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn buckets_run_side_by_side() {
-        let times = run(Arc::new(IdentifyQueue::new(4, 1000, Duration::from_secs(3600))), 16).await;
+        let times = run(
+            Arc::new(IdentifyQueue::new(4, 1000, Duration::from_secs(3600))),
+            16,
+        )
+        .await;
         for (shard, time) in times.iter().enumerate() {
             // Shards 0-3 at once, 4-7 five seconds later, and so on.
-            assert_eq!(*time, IDENTIFY_INTERVAL * (shard as u32 / 4), "shard {shard}");
+            assert_eq!(
+                *time,
+                IDENTIFY_INTERVAL * (shard as u32 / 4),
+                "shard {shard}"
+            );
         }
         for bucket in 0..4 {
             let in_bucket: Vec<_> = times.iter().skip(bucket).step_by(4).collect();

@@ -96,7 +96,11 @@ mod tests {
         for _ in 0..COMMANDS_PER_PERIOD + 5 {
             times.push(send(&mut limiter).await - start);
         }
-        assert!(times[..COMMANDS_PER_PERIOD].iter().all(|t| *t == Duration::ZERO));
+        assert!(
+            times[..COMMANDS_PER_PERIOD]
+                .iter()
+                .all(|t| *t == Duration::ZERO)
+        );
         assert!(times[COMMANDS_PER_PERIOD..].iter().all(|t| *t == PERIOD));
         // At 60 s the first burst left the window; the last five are in it.
         assert_eq!(limiter.available(), COMMANDS_PER_PERIOD - 5);
@@ -116,7 +120,11 @@ mod tests {
         }
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..].iter().take_while(|u| **u < *t + PERIOD).count();
-            assert!(in_window <= COMMANDS_PER_PERIOD, "window at {:?}", *t - start);
+            assert!(
+                in_window <= COMMANDS_PER_PERIOD,
+                "window at {:?}",
+                *t - start
+            );
         }
         // Room is always left for heartbeats and IDENTIFY.
         const { assert!(COMMANDS_PER_PERIOD + 5 <= GATEWAY_LIMIT) };
@@ -130,6 +138,9 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         send(&mut limiter).await;
         assert_eq!(send(&mut limiter).await - start, PERIOD);
-        assert_eq!(send(&mut limiter).await - start, PERIOD + Duration::from_secs(10));
+        assert_eq!(
+            send(&mut limiter).await - start,
+            PERIOD + Duration::from_secs(10)
+        );
     }
 }

@@ -130,8 +130,10 @@ impl Shard {
     /// Drives the connection and returns its next event.
     ///
     /// Connects (or reconnects and resumes), heartbeats, answers op 1, handles op 7 and op 9,
-    /// close codes and backoff. Cancel-safe between events: dropping the future loses no
-    /// dispatch that was not returned.
+    /// close codes and backoff. Call it again as soon as the previous event is handled: while it
+    /// is not awaited, nothing is read, no heartbeat is sent and no command leaves. Dropping the
+    /// future while it waits loses nothing; dropping it mid-reconnect may lose the
+    /// `Disconnected` event (the shard still reconnects).
     ///
     /// # Errors
     ///
@@ -163,7 +165,11 @@ impl Shard {
             Some(data) => data,
             None => serde_json::from_str::<&'static RawValue>("null").expect("null is JSON"),
         };
-        ShardEvent::Dispatch { seq: span.seq, name, data }
+        ShardEvent::Dispatch {
+            seq: span.seq,
+            name,
+            data,
+        }
     }
 
     /// Runs until there is something to yield.
@@ -306,7 +312,8 @@ impl Shard {
         conn.awaiting_ack = Some(now);
         conn.heartbeat_at.as_mut().reset(now + interval);
         tracing::trace!("sending heartbeat");
-        self.send_or_drop(protocol::heartbeat(self.state.sequence())).await
+        self.send_or_drop(protocol::heartbeat(self.state.sequence()))
+            .await
     }
 
     /// Handles one WebSocket message.
@@ -399,7 +406,8 @@ impl Shard {
             Parsed::HeartbeatRequest => {
                 let conn = self.conn.as_mut()?;
                 conn.awaiting_ack.get_or_insert_with(Instant::now);
-                self.send_or_drop(protocol::heartbeat(self.state.sequence())).await
+                self.send_or_drop(protocol::heartbeat(self.state.sequence()))
+                    .await
             }
             Parsed::HeartbeatAck => {
                 let conn = self.conn.as_mut()?;
@@ -480,7 +488,11 @@ impl Shard {
                 Err(GatewayError::new(kind))
             }
             CloseAction::Identify => {
-                tracing::warn!(?code, reason, "gateway closed the session, identifying anew");
+                tracing::warn!(
+                    ?code,
+                    reason,
+                    "gateway closed the session, identifying anew"
+                );
                 self.state.clear_session();
                 Ok(self.reconnect(code, None).await)
             }

@@ -220,7 +220,10 @@ impl ShardState {
     /// The session id and resume URL, if a session exists.
     pub(crate) fn resumable(&self) -> Option<(String, Option<String>)> {
         let session = self.lock_session();
-        session.id.clone().map(|id| (id, session.resume_url.clone()))
+        session
+            .id
+            .clone()
+            .map(|id| (id, session.resume_url.clone()))
     }
 
     pub(crate) fn request_close(&self) {

@@ -76,12 +76,18 @@ impl Server {
     }
 
     async fn accept(&mut self) -> Conn {
-        timeout(WAIT, self.connections.recv()).await.expect("no connection").unwrap()
+        timeout(WAIT, self.connections.recv())
+            .await
+            .expect("no connection")
+            .unwrap()
     }
 
     /// Asserts that no connection arrives for `wait`.
     async fn no_connection(&mut self, wait: Duration) {
-        assert!(timeout(wait, self.connections.recv()).await.is_err(), "unexpected connection");
+        assert!(
+            timeout(wait, self.connections.recv()).await.is_err(),
+            "unexpected connection"
+        );
     }
 }
 
@@ -115,12 +121,19 @@ impl Conn {
                 while input.pos() < text.len() {
                     out.reserve(1024);
                     let pos = out.len();
-                    self.zstd.run(&mut input, &mut OutBuffer::around_pos(&mut out, pos)).unwrap();
+                    self.zstd
+                        .run(&mut input, &mut OutBuffer::around_pos(&mut out, pos))
+                        .unwrap();
                 }
                 loop {
                     out.reserve(1024);
                     let pos = out.len();
-                    if self.zstd.flush(&mut OutBuffer::around_pos(&mut out, pos)).unwrap() == 0 {
+                    if self
+                        .zstd
+                        .flush(&mut OutBuffer::around_pos(&mut out, pos))
+                        .unwrap()
+                        == 0
+                    {
                         break;
                     }
                 }
@@ -132,19 +145,23 @@ impl Conn {
     }
 
     async fn hello(&mut self, interval_ms: u64) {
-        self.send(json!({"op": 10, "d": {"heartbeat_interval": interval_ms}, "s": null, "t": null}))
-            .await;
+        self.send(
+            json!({"op": 10, "d": {"heartbeat_interval": interval_ms}, "s": null, "t": null}),
+        )
+        .await;
     }
 
     async fn dispatch(&mut self, seq: u64, name: &str, d: Value) {
-        self.send(json!({"op": 0, "s": seq, "t": name, "d": d})).await;
+        self.send(json!({"op": 0, "s": seq, "t": name, "d": d}))
+            .await;
     }
 
     /// HELLO, IDENTIFY, READY with session `session` resuming at `resume_url`.
     async fn handshake(&mut self, session: &str, resume_url: &str) -> Value {
         self.hello(45_000).await;
         let identify = self.expect_op(2).await;
-        let d = json!({"v": 10, "session_id": session, "resume_gateway_url": resume_url, "guilds": []});
+        let d =
+            json!({"v": 10, "session_id": session, "resume_gateway_url": resume_url, "guilds": []});
         self.dispatch(1, "READY", d).await;
         identify
     }
@@ -213,11 +230,15 @@ impl Driven {
         tokio::spawn(async move {
             loop {
                 let event = match shard.next_event().await {
-                    Ok(ShardEvent::Dispatch { seq, name, data }) => {
-                        Ev::Dispatch(seq, name.to_owned(), serde_json::from_str(data.get()).unwrap())
-                    }
+                    Ok(ShardEvent::Dispatch { seq, name, data }) => Ev::Dispatch(
+                        seq,
+                        name.to_owned(),
+                        serde_json::from_str(data.get()).unwrap(),
+                    ),
                     Ok(ShardEvent::Connected) => Ev::Connected,
-                    Ok(ShardEvent::Disconnected { code, will_resume }) => Ev::Disconnected(code, will_resume),
+                    Ok(ShardEvent::Disconnected { code, will_resume }) => {
+                        Ev::Disconnected(code, will_resume)
+                    }
                     Ok(ShardEvent::Resumed) => Ev::Resumed,
                     Err(error) => {
                         let _ = tx.send(Ev::Error(*error.kind()));
@@ -229,11 +250,18 @@ impl Driven {
                 }
             }
         });
-        Self { events, sender, state }
+        Self {
+            events,
+            sender,
+            state,
+        }
     }
 
     async fn next(&mut self) -> Ev {
-        timeout(WAIT, self.events.recv()).await.expect("no event").expect("shard task ended")
+        timeout(WAIT, self.events.recv())
+            .await
+            .expect("no event")
+            .expect("shard task ended")
     }
 
     /// The next event: a dispatch as its name, anything else as its Debug text.
@@ -260,31 +288,48 @@ async fn identify_ready_and_dispatch(compression: Compression) {
     let mut conn = server.accept().await;
     assert!(conn.uri.contains("v=10&encoding=json"), "{}", conn.uri);
     match compression.query() {
-        Some(query) => assert!(conn.uri.ends_with(&format!("&compress={query}")), "{}", conn.uri),
+        Some(query) => assert!(
+            conn.uri.ends_with(&format!("&compress={query}")),
+            "{}",
+            conn.uri
+        ),
         None => assert!(!conn.uri.contains("compress"), "{}", conn.uri),
     }
     let identify = conn.handshake("s1", &server.url).await;
     let d = &identify["d"];
     assert_eq!(d["token"], TOKEN);
     assert_eq!(d["shard"], json!([0, 1]));
-    assert_eq!(d["intents"], (Intents::GUILDS | Intents::GUILD_MESSAGES).bits());
+    assert_eq!(
+        d["intents"],
+        (Intents::GUILDS | Intents::GUILD_MESSAGES).bits()
+    );
     assert_eq!(d["compress"], false);
     assert_eq!(d["large_threshold"], 50);
     assert_eq!(d["properties"]["browser"], "nostrum-rs");
-    conn.dispatch(2, "MESSAGE_CREATE", json!({"content": "hi"})).await;
+    conn.dispatch(2, "MESSAGE_CREATE", json!({"content": "hi"}))
+        .await;
     // A big message, to cross buffer growth in the decompressors.
     let content = "x".repeat(300_000);
-    conn.dispatch(3, "MESSAGE_CREATE", json!({"content": content})).await;
+    conn.dispatch(3, "MESSAGE_CREATE", json!({"content": content}))
+        .await;
 
     assert_eq!(shard.next().await, Ev::Connected);
     assert_eq!(shard.next_name().await, "READY");
-    assert_eq!(shard.next().await, Ev::Dispatch(2, "MESSAGE_CREATE".into(), json!({"content": "hi"})));
-    let Ev::Dispatch(3, _, data) = shard.next().await else { panic!("no big dispatch") };
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(2, "MESSAGE_CREATE".into(), json!({"content": "hi"}))
+    );
+    let Ev::Dispatch(3, _, data) = shard.next().await else {
+        panic!("no big dispatch")
+    };
     assert_eq!(data["content"].as_str().unwrap().len(), 300_000);
     assert_eq!(shard.state.status(), ShardStatus::Connected);
     assert_eq!(shard.state.session_id().as_deref(), Some("s1"));
     assert_eq!(shard.state.sequence(), Some(3));
-    assert_eq!(shard.state.resume_url().as_deref(), Some(server.url.as_str()));
+    assert_eq!(
+        shard.state.resume_url().as_deref(),
+        Some(server.url.as_str())
+    );
 }
 
 #[tokio::test]
@@ -315,7 +360,10 @@ async fn reconnect_op_resumes_the_session() {
     let mut conn = server.accept().await;
     conn.hello(45_000).await;
     let resume = conn.expect_op(6).await;
-    assert_eq!(resume["d"], json!({"token": TOKEN, "session_id": "s1", "seq": 2}));
+    assert_eq!(
+        resume["d"],
+        json!({"token": TOKEN, "session_id": "s1", "seq": 2})
+    );
     conn.dispatch(3, "RESUMED", json!(null)).await;
 
     assert_eq!(shard.next().await, Ev::Connected);
@@ -323,7 +371,10 @@ async fn reconnect_op_resumes_the_session() {
     assert_eq!(shard.next_name().await, "TYPING_START");
     assert_eq!(shard.next().await, Ev::Disconnected(None, true));
     assert_eq!(shard.next().await, Ev::Connected);
-    assert_eq!(shard.next().await, Ev::Dispatch(3, "RESUMED".into(), Value::Null));
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(3, "RESUMED".into(), Value::Null)
+    );
     assert_eq!(shard.next().await, Ev::Resumed);
     assert_eq!(shard.state.status(), ShardStatus::Connected);
 }
@@ -398,7 +449,12 @@ async fn zombie_connection_is_closed_and_resumed() {
     let mut conn = server.accept().await;
     conn.hello(100).await;
     conn.expect_op(2).await;
-    conn.dispatch(1, "READY", json!({"session_id": "s1", "resume_gateway_url": server.url})).await;
+    conn.dispatch(
+        1,
+        "READY",
+        json!({"session_id": "s1", "resume_gateway_url": server.url}),
+    )
+    .await;
     // The first heartbeat is answered, the second is not.
     let heartbeat = conn.expect_op(1).await;
     assert_eq!(heartbeat["d"], 1);
@@ -440,7 +496,10 @@ async fn malformed_messages_are_skipped() {
 
     assert_eq!(shard.next().await, Ev::Connected);
     assert_eq!(shard.next_name().await, "READY");
-    assert_eq!(shard.next().await, Ev::Dispatch(2, "TYPING_START".into(), json!({"ok": true})));
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(2, "TYPING_START".into(), json!({"ok": true}))
+    );
 }
 
 #[tokio::test]
@@ -451,7 +510,8 @@ async fn oversized_message_reconnects_and_resumes() {
     let mut shard = Driven::start(config);
     let mut conn = server.accept().await;
     conn.handshake("s1", &server.url).await;
-    conn.dispatch(2, "GUILD_CREATE", json!({"pad": " ".repeat(1 << 20)})).await;
+    conn.dispatch(2, "GUILD_CREATE", json!({"pad": " ".repeat(1 << 20)}))
+        .await;
     assert_eq!(conn.expect_close().await, Some(4000));
     let mut conn = server.accept().await;
     conn.hello(45_000).await;
@@ -466,15 +526,30 @@ async fn oversized_message_reconnects_and_resumes() {
 async fn commands_wait_for_ready_and_close_is_graceful() {
     let mut server = Server::start(Compression::None).await;
     let mut shard = Driven::start(config(&server.url, Compression::None));
-    shard.sender.update_presence(json!({"status": "idle"})).unwrap();
+    shard
+        .sender
+        .update_presence(json!({"status": "idle"}))
+        .unwrap();
     let mut conn = server.accept().await;
     conn.hello(45_000).await;
     conn.expect_op(2).await;
     // Nothing may precede READY: the presence update waits for it.
-    assert!(timeout(Duration::from_millis(200), conn.ws.next()).await.is_err());
-    conn.dispatch(1, "READY", json!({"session_id": "s1", "resume_gateway_url": server.url})).await;
+    assert!(
+        timeout(Duration::from_millis(200), conn.ws.next())
+            .await
+            .is_err()
+    );
+    conn.dispatch(
+        1,
+        "READY",
+        json!({"session_id": "s1", "resume_gateway_url": server.url}),
+    )
+    .await;
     assert_eq!(conn.expect_op(3).await["d"]["status"], "idle");
-    shard.sender.update_voice_state(1, Some(2), false, true).unwrap();
+    shard
+        .sender
+        .update_voice_state(1, Some(2), false, true)
+        .unwrap();
     assert_eq!(conn.expect_op(4).await["d"]["channel_id"], "2");
 
     assert_eq!(shard.next().await, Ev::Connected);

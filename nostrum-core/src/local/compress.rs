@@ -52,8 +52,12 @@ impl Compressor {
     pub(super) fn new(transport: Transport) -> io::Result<Self> {
         Ok(match transport {
             Transport::Plain => Self::Plain,
-            Transport::ZlibStream => Self::Zlib(ZlibEncoder::new(Vec::new(), Compression::default())),
-            Transport::ZstdStream => Self::Zstd(Box::new(zstd::stream::write::Encoder::new(Vec::new(), 3)?)),
+            Transport::ZlibStream => {
+                Self::Zlib(ZlibEncoder::new(Vec::new(), Compression::default()))
+            }
+            Transport::ZstdStream => {
+                Self::Zstd(Box::new(zstd::stream::write::Encoder::new(Vec::new(), 3)?))
+            }
         })
     }
 
@@ -84,10 +88,14 @@ mod tests {
         let mut c = Compressor::new(Transport::ZlibStream).unwrap();
         let mut inflate = flate2::Decompress::new(true);
         for text in ["{\"op\":10}", "{\"op\":11}", &"x".repeat(100_000)] {
-            let Message::Binary(bytes) = c.encode(text).unwrap() else { panic!("not binary") };
+            let Message::Binary(bytes) = c.encode(text).unwrap() else {
+                panic!("not binary")
+            };
             assert!(bytes.ends_with(&[0, 0, 0xff, 0xff]));
             let mut out = Vec::with_capacity(text.len() + 64);
-            inflate.decompress_vec(&bytes, &mut out, flate2::FlushDecompress::Sync).unwrap();
+            inflate
+                .decompress_vec(&bytes, &mut out, flate2::FlushDecompress::Sync)
+                .unwrap();
             assert_eq!(out, text.as_bytes());
         }
     }
@@ -98,7 +106,9 @@ mod tests {
         let mut c = Compressor::new(Transport::ZstdStream).unwrap();
         let mut dec = Decoder::new().unwrap();
         for text in ["{\"op\":10}", "{\"op\":11}"] {
-            let Message::Binary(bytes) = c.encode(text).unwrap() else { panic!("not binary") };
+            let Message::Binary(bytes) = c.encode(text).unwrap() else {
+                panic!("not binary")
+            };
             let mut buf = vec![0u8; 4096];
             let mut input = InBuffer::around(&bytes);
             let mut output = OutBuffer::around(&mut buf[..]);

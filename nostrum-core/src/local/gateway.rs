@@ -82,6 +82,7 @@ struct Conn {
 
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     let mut query: Option<String> = None;
+    #[allow(clippy::result_large_err)] // The signature tungstenite requires.
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         query = req.uri().query().map(str::to_owned);
         Ok(resp)
@@ -128,7 +129,10 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     let exit = if version.as_deref().is_some_and(|v| v != "10") {
         Exit::Close(4012, "Invalid API version.")
     } else if encoding.as_deref().is_some_and(|e| e != "json") {
-        Exit::Close(4002, "Only encoding=json is supported by the local Discord.")
+        Exit::Close(
+            4002,
+            "Only encoding=json is supported by the local Discord.",
+        )
     } else if transport.is_none() {
         Exit::Close(4000, "Unknown compress value.")
     } else {
@@ -176,7 +180,10 @@ impl Conn {
         match exit {
             Exit::Close(code, reason) => {
                 forget = matches!(code, 4007 | 4009);
-                let frame = CloseFrame { code: code.into(), reason: reason.into() };
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: reason.into(),
+                };
                 if self.ws.send(Message::Close(Some(frame))).await.is_ok() {
                     self.drain().await;
                 }
@@ -209,7 +216,10 @@ impl Conn {
         if let Some(delay) = self.slow {
             tokio::time::sleep(delay).await;
         }
-        let msg = self.compressor.encode(text).map_err(|_| Exit::Close(4000, "Compression failed."))?;
+        let msg = self
+            .compressor
+            .encode(text)
+            .map_err(|_| Exit::Close(4000, "Compression failed."))?;
         self.ws.send(msg).await.map_err(|_| Exit::Gone)
     }
 
@@ -252,7 +262,8 @@ impl Conn {
                     self.shard = None;
                     self.shared.lock().forget_session(&id);
                 }
-                self.send(&json!({"op": 9, "s": null, "t": null, "d": resumable}).to_string()).await
+                self.send(&json!({"op": 9, "s": null, "t": null, "d": resumable}).to_string())
+                    .await
             }
             Fault::Close(code) => Err(Exit::Close(code, "Closed by the local Discord script.")),
             Fault::SlowFrames(delay) => {
@@ -260,8 +271,12 @@ impl Conn {
                 Ok(())
             }
             Fault::ServerHeartbeat => {
-                let seq = self.session.as_ref().and_then(|id| self.shared.lock().sessions.get(id).map(|s| s.seq));
-                self.send(&json!({"op": 1, "s": null, "t": null, "d": seq}).to_string()).await
+                let seq = self
+                    .session
+                    .as_ref()
+                    .and_then(|id| self.shared.lock().sessions.get(id).map(|s| s.seq));
+                self.send(&json!({"op": 1, "s": null, "t": null, "d": seq}).to_string())
+                    .await
             }
         }
     }
@@ -286,7 +301,11 @@ impl Conn {
 
     async fn on_payload(&mut self, bytes: &[u8]) -> Result<(), Exit> {
         let now = Instant::now();
-        while self.commands.front().is_some_and(|t| now.duration_since(*t) >= COMMAND_WINDOW) {
+        while self
+            .commands
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= COMMAND_WINDOW)
+        {
             self.commands.pop_front();
         }
         self.commands.push_back(now);
@@ -294,7 +313,10 @@ impl Conn {
             return Err(Exit::Close(4008, "Rate limited."));
         }
         let payload: Value = serde_json::from_slice(bytes).map_err(|_| decode_error())?;
-        let op = payload.get("op").and_then(Value::as_u64).ok_or_else(decode_error)?;
+        let op = payload
+            .get("op")
+            .and_then(Value::as_u64)
+            .ok_or_else(decode_error)?;
         let d = payload.get("d").unwrap_or(&Value::Null);
         match op {
             1 => self.on_heartbeat(d).await,
@@ -321,7 +343,11 @@ impl Conn {
             return Err(decode_error());
         }
         self.last_heartbeat = Instant::now();
-        let record = HeartbeatRecord { shard: self.shard, seq: d.as_u64(), at: self.last_heartbeat };
+        let record = HeartbeatRecord {
+            shard: self.shard,
+            seq: d.as_u64(),
+            at: self.last_heartbeat,
+        };
         self.shared.lock().heartbeats.push(record);
         self.shared.notify();
         if self.ack_heartbeats {
@@ -331,9 +357,16 @@ impl Conn {
     }
 
     fn check_token(&self, d: &Value) -> Result<(), Exit> {
-        let token = d.get("token").and_then(Value::as_str).ok_or_else(decode_error)?;
+        let token = d
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or_else(decode_error)?;
         let token = token.strip_prefix("Bot ").unwrap_or(token);
-        if token == self.shared.config.token { Ok(()) } else { Err(Exit::Close(4004, "Authentication failed.")) }
+        if token == self.shared.config.token {
+            Ok(())
+        } else {
+            Err(Exit::Close(4004, "Authentication failed."))
+        }
     }
 
     fn on_identify(&mut self, d: &Value) -> Result<(), Exit> {
@@ -347,14 +380,26 @@ impl Conn {
             None | Some(Value::Null) => [0, 1],
             Some(Value::Array(pair)) if pair.len() == 2 => {
                 let part = |i: usize| pair[i].as_u64().and_then(|n| u32::try_from(n).ok());
-                [part(0).ok_or_else(decode_error)?, part(1).ok_or_else(decode_error)?]
+                [
+                    part(0).ok_or_else(decode_error)?,
+                    part(1).ok_or_else(decode_error)?,
+                ]
             }
             Some(_) => return Err(decode_error()),
         };
-        let intents = d.get("intents").and_then(Value::as_u64).ok_or_else(decode_error)?;
+        let intents = d
+            .get("intents")
+            .and_then(Value::as_u64)
+            .ok_or_else(decode_error)?;
         let large_threshold = d.get("large_threshold").and_then(Value::as_u64);
         {
-            let record = IdentifyRecord { shard, intents, compress: self.compress.clone(), large_threshold, at: Instant::now() };
+            let record = IdentifyRecord {
+                shard,
+                intents,
+                compress: self.compress.clone(),
+                large_threshold,
+                at: Instant::now(),
+            };
             self.shared.lock().identifies.push(record);
             self.shared.notify();
         }
@@ -373,23 +418,45 @@ impl Conn {
         let mut state = shared.lock();
         if state.session_start_remaining == 0 {
             let _ = self.tx.send(ConnCmd::Frame {
-                text: json!({"op": 9, "s": null, "t": null, "d": false}).to_string().into(),
+                text: json!({"op": 9, "s": null, "t": null, "d": false})
+                    .to_string()
+                    .into(),
                 counts: Counted::Nothing,
             });
             return Ok(());
         }
         state.session_start_remaining -= 1;
         let session_id = random_session_id();
-        let live = ConnHandle { id: self.id, tx: self.tx.clone() };
-        let session = Session { shard, intents, seq: 0, buffer: VecDeque::new(), live: Some(live) };
+        let live = ConnHandle {
+            id: self.id,
+            tx: self.tx.clone(),
+        };
+        let session = Session {
+            shard,
+            intents,
+            seq: 0,
+            buffer: VecDeque::new(),
+            live: Some(live),
+        };
         state.sessions.insert(session_id.clone(), session);
         state.shard_sessions.insert(shard[0], session_id.clone());
         state.identified_total = Some(shard[1]);
         let world = &shared.world;
-        let ready = script::ready_json(world, &session_id, shard, &shared.gateway_url, shared.config.privileged_intents);
+        let ready = script::ready_json(
+            world,
+            &session_id,
+            shard,
+            &shared.gateway_url,
+            shared.config.privileged_intents,
+        );
         state.push_to_session(&session_id, "READY", &ready, Counted::Ready(shard[0]));
         for guild in world.guilds_of_shard(shard) {
-            state.push_to_session(&session_id, "GUILD_CREATE", &script::guild_create_json(world, guild), Counted::Nothing);
+            state.push_to_session(
+                &session_id,
+                "GUILD_CREATE",
+                &script::guild_create_json(world, guild),
+                Counted::Nothing,
+            );
         }
         drop(state);
         self.session = Some(session_id);
@@ -402,7 +469,11 @@ impl Conn {
         if self.session.is_some() {
             return Err(Exit::Close(4005, "Already authenticated."));
         }
-        let session_id = d.get("session_id").and_then(Value::as_str).ok_or_else(decode_error)?.to_owned();
+        let session_id = d
+            .get("session_id")
+            .and_then(Value::as_str)
+            .ok_or_else(decode_error)?
+            .to_owned();
         let seq = match d.get("seq") {
             None | Some(Value::Null) => 0,
             Some(v) => v.as_u64().ok_or_else(decode_error)?,
@@ -421,26 +492,49 @@ impl Conn {
         let shared = self.shared.clone();
         let mut state = shared.lock();
         let known_shard = state.sessions.get(&session_id).map(|s| s.shard);
-        let record = ResumeRecord { shard: known_shard.unwrap_or([0, 0]), session_id: session_id.clone(), seq, at: Instant::now() };
+        let record = ResumeRecord {
+            shard: known_shard.unwrap_or([0, 0]),
+            session_id: session_id.clone(),
+            seq,
+            at: Instant::now(),
+        };
         state.resumes.push(record);
         shared.notify();
-        let Some(session) = state.sessions.get_mut(&session_id) else { return Ok(false) };
+        let Some(session) = state.sessions.get_mut(&session_id) else {
+            return Ok(false);
+        };
         if seq > session.seq {
+            state.forget_session(&session_id);
             return Err(Exit::Close(4007, "Invalid seq."));
         }
-        if session.buffer.front().is_some_and(|(first, _)| *first > seq + 1) {
+        if session
+            .buffer
+            .front()
+            .is_some_and(|(first, _)| *first > seq + 1)
+        {
             // Dispatches after `seq` were already dropped from the replay buffer: cannot resume.
             state.forget_session(&session_id);
             return Ok(false);
         }
-        if let Some(old) = session.live.replace(ConnHandle { id: self.id, tx: self.tx.clone() }) {
+        if let Some(old) = session.live.replace(ConnHandle {
+            id: self.id,
+            tx: self.tx.clone(),
+        }) {
             let _ = old.tx.send(ConnCmd::Detach);
         }
         for (_, text) in session.buffer.iter().filter(|(s, _)| *s > seq) {
-            let _ = self.tx.send(ConnCmd::Frame { text: text.clone(), counts: Counted::Nothing });
+            let _ = self.tx.send(ConnCmd::Frame {
+                text: text.clone(),
+                counts: Counted::Nothing,
+            });
         }
         let shard = session.shard;
-        state.push_to_session(&session_id, "RESUMED", &json!({}), Counted::Resumed(shard[0]));
+        state.push_to_session(
+            &session_id,
+            "RESUMED",
+            &json!({}),
+            Counted::Resumed(shard[0]),
+        );
         state.shard_sessions.insert(shard[0], session_id.clone());
         state.identified_total = Some(shard[1]);
         drop(state);
@@ -452,10 +546,16 @@ impl Conn {
 
     /// Op 8: answers with GUILD_MEMBERS_CHUNK dispatches for a guild of this connection's shard.
     fn on_request_members(&mut self, d: &Value) {
-        let (Some(session_id), Some(shard)) = (self.session.clone(), self.shard) else { return };
-        let Some(guild_id) = d.get("guild_id").and_then(script::snowflake) else { return };
+        let (Some(session_id), Some(shard)) = (self.session.clone(), self.shard) else {
+            return;
+        };
+        let Some(guild_id) = d.get("guild_id").and_then(script::snowflake) else {
+            return;
+        };
         let world = &self.shared.world;
-        let Some(guild) = world.guilds_of_shard(shard).find(|g| g.id == guild_id) else { return };
+        let Some(guild) = world.guilds_of_shard(shard).find(|g| g.id == guild_id) else {
+            return;
+        };
         let chunks = script::member_chunks(world, guild, d);
         let mut state = self.shared.lock();
         for chunk in &chunks {

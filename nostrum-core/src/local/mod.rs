@@ -239,7 +239,11 @@ impl LocalDiscord {
 
     /// The channel ids of a scripted guild (empty for an unknown guild).
     pub fn channel_ids(&self, guild_id: u64) -> Vec<u64> {
-        self.shared.world.guild(guild_id).map(|g| g.channel_ids.clone()).unwrap_or_default()
+        self.shared
+            .world
+            .guild(guild_id)
+            .map(|g| g.channel_ids.clone())
+            .unwrap_or_default()
     }
 
     /// The bot user's id (also the application id).
@@ -250,7 +254,11 @@ impl LocalDiscord {
     /// The shard that owns `guild_id` for the shard count the bot identified with
     /// (`(guild_id >> 22) % total`; the configured count before any IDENTIFY).
     pub fn shard_of(&self, guild_id: u64) -> u32 {
-        let total = self.shared.lock().identified_total.unwrap_or(self.shared.config.shards);
+        let total = self
+            .shared
+            .lock()
+            .identified_total
+            .unwrap_or(self.shared.config.shards);
         script::guild_shard(guild_id, total)
     }
 
@@ -287,7 +295,8 @@ impl LocalDiscord {
         pred: impl Fn(&RecordedRequest) -> bool,
         timeout: Duration,
     ) -> Option<RecordedRequest> {
-        self.wait_until(timeout, |s| s.requests.iter().find(|r| pred(r)).cloned()).await
+        self.wait_until(timeout, |s| s.requests.iter().find(|r| pred(r)).cloned())
+            .await
     }
 
     /// A receiver of user and bot messages as they happen.
@@ -338,9 +347,11 @@ impl LocalDiscord {
     /// True once exactly `count` websocket connections are live; false on timeout.
     pub async fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
         let shared = &self.shared;
-        self.wait_until(timeout, |_| (shared.connections.load(Ordering::SeqCst) == count).then_some(()))
-            .await
-            .is_some()
+        self.wait_until(timeout, |_| {
+            (shared.connections.load(Ordering::SeqCst) == count).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// The number of live websocket connections.
@@ -362,12 +373,19 @@ impl LocalDiscord {
         if sent {
             let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
         } else {
-            tracing::debug!(shard_id, "local discord: no live connection to inject a fault into");
+            tracing::debug!(
+                shard_id,
+                "local discord: no live connection to inject a fault into"
+            );
         }
     }
 
     /// Waits until `f` returns `Some` on the state, re-checking on every change.
-    async fn wait_until<T>(&self, timeout: Duration, mut f: impl FnMut(&State) -> Option<T>) -> Option<T> {
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&State) -> Option<T>,
+    ) -> Option<T> {
         let mut changes = self.shared.changed.subscribe();
         let deadline = Instant::now() + timeout;
         loop {

@@ -67,23 +67,50 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
         .headers()
         .iter()
         .map(|(name, value)| {
-            let value =
-                if name == AUTHORIZATION { "<redacted>".to_owned() } else { String::from_utf8_lossy(value.as_bytes()).into_owned() };
+            let value = if name == AUTHORIZATION {
+                "<redacted>".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
             (name.as_str().to_owned(), value)
         })
         .collect();
     let expected = format!("Bot {}", shared.config.token);
-    let authorized = req.headers().get(AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let bytes = Limited::new(req.into_body(), MAX_BODY).collect().await.map(|c| c.to_bytes()).ok();
-    let body = bytes.as_deref().and_then(|b| parse_body(content_type.as_deref(), b));
+    let authorized = req
+        .headers()
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .ok();
+    let body = bytes
+        .as_deref()
+        .and_then(|b| parse_body(content_type.as_deref(), b));
     {
-        let record = RecordedRequest { method: method.clone(), path: path.clone(), query, headers, body: body.clone(), at: Instant::now() };
+        let record = RecordedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query,
+            headers,
+            body: body.clone(),
+            at: Instant::now(),
+        };
         shared.lock().requests.push(record);
         shared.notify();
     }
     if bytes.is_none() {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large", 40005);
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request entity too large",
+            40005,
+        );
     }
     route(shared, &method, &path, authorized, body.as_ref())
 }
@@ -95,9 +122,14 @@ fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Option<Value> {
     }
     let boundary = content_type
         .filter(|ct| ct.starts_with("multipart/form-data"))
-        .and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
+        .and_then(|ct| {
+            ct.split(';')
+                .find_map(|p| p.trim().strip_prefix("boundary="))
+        })
         .map(|b| b.trim_matches('"'));
-    let Some(boundary) = boundary else { return serde_json::from_slice(bytes).ok() };
+    let Some(boundary) = boundary else {
+        return serde_json::from_slice(bytes).ok();
+    };
     let text = String::from_utf8_lossy(bytes);
     text.split(&format!("--{boundary}")).find_map(|part| {
         let (head, content) = part.split_once("\r\n\r\n")?;
@@ -111,7 +143,8 @@ fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Option<Value> {
 fn json_response(status: StatusCode, body: &Value) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -125,19 +158,32 @@ fn not_found() -> Resp {
 
 fn set_header(resp: &mut Resp, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
-        resp.headers_mut().insert(HeaderName::from_static(name), value);
+        resp.headers_mut()
+            .insert(HeaderName::from_static(name), value);
     }
 }
 
-fn route(shared: &Shared, method: &str, path: &str, authorized: bool, body: Option<&Value>) -> Resp {
-    let Some(rest) = path.strip_prefix("/api/v10/") else { return not_found() };
+fn route(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    authorized: bool,
+    body: Option<&Value>,
+) -> Resp {
+    let Some(rest) = path.strip_prefix("/api/v10/") else {
+        return not_found();
+    };
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (template, major, methods): (&str, Option<&str>, &[&str]) = match segments.as_slice() {
         ["gateway"] => ("/gateway", None, &["GET"]),
         ["gateway", "bot"] => ("/gateway/bot", None, &["GET"]),
         ["users", "@me"] => ("/users/@me", None, &["GET"]),
         ["channels", id] => ("/channels/{channel.id}", Some(id), &["GET"]),
-        ["channels", id, "messages"] => ("/channels/{channel.id}/messages", Some(id), &["GET", "POST"]),
+        ["channels", id, "messages"] => (
+            "/channels/{channel.id}/messages",
+            Some(id),
+            &["GET", "POST"],
+        ),
         ["guilds", id] => ("/guilds/{guild.id}", Some(id), &["GET"]),
         _ => return not_found(),
     };
@@ -153,7 +199,11 @@ fn route(shared: &Shared, method: &str, path: &str, authorized: bool, body: Opti
             StatusCode::TOO_MANY_REQUESTS,
             &json!({"message": "You are being rate limited.", "retry_after": limit.reset_after, "global": false}),
         );
-        set_header(&mut resp, "retry-after", &limit.reset_after.ceil().to_string());
+        set_header(
+            &mut resp,
+            "retry-after",
+            &limit.reset_after.ceil().to_string(),
+        );
         set_header(&mut resp, "x-ratelimit-scope", "user");
         resp
     } else {
@@ -161,9 +211,21 @@ fn route(shared: &Shared, method: &str, path: &str, authorized: bool, body: Opti
         answer(shared, method, template, id, body)
     };
     set_header(&mut resp, "x-ratelimit-limit", &BUCKET_LIMIT.to_string());
-    set_header(&mut resp, "x-ratelimit-remaining", &limit.remaining.to_string());
-    set_header(&mut resp, "x-ratelimit-reset", &format!("{:.3}", limit.reset));
-    set_header(&mut resp, "x-ratelimit-reset-after", &format!("{:.3}", limit.reset_after));
+    set_header(
+        &mut resp,
+        "x-ratelimit-remaining",
+        &limit.remaining.to_string(),
+    );
+    set_header(
+        &mut resp,
+        "x-ratelimit-reset",
+        &format!("{:.3}", limit.reset),
+    );
+    set_header(
+        &mut resp,
+        "x-ratelimit-reset-after",
+        &format!("{:.3}", limit.reset_after),
+    );
     set_header(&mut resp, "x-ratelimit-bucket", &limit.bucket);
     resp
 }
@@ -179,14 +241,19 @@ struct Taken {
 
 fn take_rate_limit(shared: &Shared, route: &str, major: &str) -> Taken {
     // A fixed hash per route, like Discord's opaque bucket ids (FNV-1a).
-    let hash = route.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = route.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let now = Instant::now();
     let mut state = shared.lock();
-    let bucket = state.buckets.entry(format!("{route} {major}")).or_insert(Bucket {
-        remaining: BUCKET_LIMIT,
-        reset_at: now + BUCKET_WINDOW,
-        reset_unix: unix_secs_f64() + BUCKET_WINDOW.as_secs_f64(),
-    });
+    let bucket = state
+        .buckets
+        .entry(format!("{route} {major}"))
+        .or_insert(Bucket {
+            remaining: BUCKET_LIMIT,
+            reset_at: now + BUCKET_WINDOW,
+            reset_unix: unix_secs_f64() + BUCKET_WINDOW.as_secs_f64(),
+        });
     if now >= bucket.reset_at {
         *bucket = Bucket {
             remaining: BUCKET_LIMIT,
@@ -205,7 +272,13 @@ fn take_rate_limit(shared: &Shared, route: &str, major: &str) -> Taken {
     }
 }
 
-fn answer(shared: &Shared, method: &str, template: &str, id: Option<u64>, body: Option<&Value>) -> Resp {
+fn answer(
+    shared: &Shared,
+    method: &str,
+    template: &str,
+    id: Option<u64>,
+    body: Option<&Value>,
+) -> Resp {
     let world = &shared.world;
     match (method, template) {
         (_, "/gateway") => json_response(StatusCode::OK, &json!({"url": shared.gateway_url})),
@@ -225,7 +298,20 @@ fn answer(shared: &Shared, method: &str, template: &str, id: Option<u64>, body: 
                 let mut g = script::guild_create_json(world, guild);
                 if let Some(obj) = g.as_object_mut() {
                     // GET /guilds/{id} carries no gateway-only fields.
-                    for key in ["joined_at", "large", "unavailable", "member_count", "voice_states", "members", "channels", "threads", "presences", "stage_instances", "guild_scheduled_events", "soundboard_sounds"] {
+                    for key in [
+                        "joined_at",
+                        "large",
+                        "unavailable",
+                        "member_count",
+                        "voice_states",
+                        "members",
+                        "channels",
+                        "threads",
+                        "presences",
+                        "stage_instances",
+                        "guild_scheduled_events",
+                        "soundboard_sounds",
+                    ] {
                         obj.remove(key);
                     }
                 }
@@ -233,10 +319,14 @@ fn answer(shared: &Shared, method: &str, template: &str, id: Option<u64>, body: 
             }
             None => error(StatusCode::NOT_FOUND, "Unknown Guild", 10004),
         },
-        (_, "/channels/{channel.id}") => match id.and_then(|id| world.guild_of_channel(id).map(|g| (g, id))) {
-            Some((guild, id)) => json_response(StatusCode::OK, &script::channel_json(guild, id, true)),
-            None => error(StatusCode::NOT_FOUND, "Unknown Channel", 10003),
-        },
+        (_, "/channels/{channel.id}") => {
+            match id.and_then(|id| world.guild_of_channel(id).map(|g| (g, id))) {
+                Some((guild, id)) => {
+                    json_response(StatusCode::OK, &script::channel_json(guild, id, true))
+                }
+                None => error(StatusCode::NOT_FOUND, "Unknown Channel", 10003),
+            }
+        }
         ("GET", _) => match id.and_then(|id| world.guild_of_channel(id)) {
             Some(_) => json_response(StatusCode::OK, &json!([])),
             None => error(StatusCode::NOT_FOUND, "Unknown Channel", 10003),
@@ -248,11 +338,17 @@ fn answer(shared: &Shared, method: &str, template: &str, id: Option<u64>, body: 
 /// POST /channels/{channel.id}/messages.
 fn create_message(shared: &Shared, channel_id: Option<u64>, body: Option<&Value>) -> Resp {
     let world = &shared.world;
-    let Some((guild, channel_id)) = channel_id.and_then(|id| world.guild_of_channel(id).map(|g| (g, id))) else {
+    let Some((guild, channel_id)) =
+        channel_id.and_then(|id| world.guild_of_channel(id).map(|g| (g, id)))
+    else {
         return error(StatusCode::NOT_FOUND, "Unknown Channel", 10003);
     };
     let Some(body) = body.filter(|b| b.is_object()) else {
-        return error(StatusCode::BAD_REQUEST, "The request body contains invalid JSON.", 50109);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The request body contains invalid JSON.",
+            50109,
+        );
     };
     let content = body.get("content").and_then(Value::as_str).unwrap_or("");
     if content.chars().count() > 2000 {
@@ -262,13 +358,33 @@ fn create_message(shared: &Shared, channel_id: Option<u64>, body: Option<&Value>
                 {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}),
         );
     }
-    let non_empty = |key: &str| body.get(key).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-    if content.is_empty() && !["embeds", "sticker_ids", "components", "attachments"].iter().any(|k| non_empty(k)) {
-        return error(StatusCode::BAD_REQUEST, "Cannot send an empty message", 50006);
+    let non_empty = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    if content.is_empty()
+        && !["embeds", "sticker_ids", "components", "attachments"]
+            .iter()
+            .any(|k| non_empty(k))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Cannot send an empty message",
+            50006,
+        );
     }
     let (message, line) = {
         let mut state = shared.lock();
-        script::post_message(shared, &mut state, guild, channel_id, &world.bot, content, Some(body))
+        script::post_message(
+            shared,
+            &mut state,
+            guild,
+            channel_id,
+            &world.bot,
+            content,
+            Some(body),
+        )
     };
     shared.publish(line);
     json_response(StatusCode::OK, &message)

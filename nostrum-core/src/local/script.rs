@@ -12,7 +12,8 @@ pub(super) const INTENT_MESSAGE_CONTENT: u64 = 1 << 15;
 /// The privileged intents: GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT.
 pub(super) const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | INTENT_MESSAGE_CONTENT;
 /// Every documented intent bit (0..=16, 20, 21, 24, 25).
-pub(super) const KNOWN_INTENTS: u64 = ((1 << 17) - 1) | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);
+pub(super) const KNOWN_INTENTS: u64 =
+    ((1 << 17) - 1) | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);
 
 /// When the scripted guilds were joined.
 const JOINED_AT: &str = "2024-01-01T00:00:00.000000+00:00";
@@ -69,17 +70,30 @@ pub(super) fn guild_shard(guild_id: u64, total: u32) -> u32 {
 
 impl World {
     pub(super) fn new(guilds: u32) -> Self {
-        let bot = ScriptUser { id: (200_000_000_000 << 22) | (1 << 17), name: "LocalBot".into(), bot: true };
+        let bot = ScriptUser {
+            id: (200_000_000_000 << 22) | (1 << 17),
+            name: "LocalBot".into(),
+            bot: true,
+        };
         let users: Vec<ScriptUser> = ["alice", "bob", "carol"]
             .iter()
             .zip(0..)
-            .map(|(name, n)| ScriptUser { id: user_id(n), name: (*name).to_owned(), bot: false })
+            .map(|(name, n)| ScriptUser {
+                id: user_id(n),
+                name: (*name).to_owned(),
+                bot: false,
+            })
             .collect();
         let guilds = (0..u64::from(guilds))
             .map(|i| {
                 // Consecutive timestamps, so `(id >> 22) % shards` spreads the guilds over the shards.
                 let id = ((240_000_000_000 + i) << 22) | (1 << 17);
-                ScriptGuild { id, name: format!("Local Guild {i}"), channel_ids: vec![id + 1], owner_id: users[0].id }
+                ScriptGuild {
+                    id,
+                    name: format!("Local Guild {i}"),
+                    channel_ids: vec![id + 1],
+                    owner_id: users[0].id,
+                }
             })
             .collect();
         Self { bot, users, guilds }
@@ -90,11 +104,15 @@ impl World {
     }
 
     pub(super) fn guild_of_channel(&self, channel_id: u64) -> Option<&ScriptGuild> {
-        self.guilds.iter().find(|g| g.channel_ids.contains(&channel_id))
+        self.guilds
+            .iter()
+            .find(|g| g.channel_ids.contains(&channel_id))
     }
 
     pub(super) fn user(&self, id: u64) -> Option<&ScriptUser> {
-        std::iter::once(&self.bot).chain(&self.users).find(|u| u.id == id)
+        std::iter::once(&self.bot)
+            .chain(&self.users)
+            .find(|u| u.id == id)
     }
 
     /// The bot and the scripted users: the members of every guild.
@@ -103,7 +121,9 @@ impl World {
     }
 
     pub(super) fn guilds_of_shard(&self, shard: [u32; 2]) -> impl Iterator<Item = &ScriptGuild> {
-        self.guilds.iter().filter(move |g| guild_shard(g.id, shard[1]) == shard[0])
+        self.guilds
+            .iter()
+            .filter(move |g| guild_shard(g.id, shard[1]) == shard[0])
     }
 }
 
@@ -156,11 +176,23 @@ pub(super) fn channel_json(guild: &ScriptGuild, channel_id: u64, with_guild_id: 
 }
 
 /// The READY payload of a new session.
-pub(super) fn ready_json(world: &World, session_id: &str, shard: [u32; 2], resume_url: &str, privileged: bool) -> Value {
+pub(super) fn ready_json(
+    world: &World,
+    session_id: &str,
+    shard: [u32; 2],
+    resume_url: &str,
+    privileged: bool,
+) -> Value {
     // GATEWAY_PRESENCE, GATEWAY_GUILD_MEMBERS, GATEWAY_MESSAGE_CONTENT.
-    let app_flags: u64 = if privileged { (1 << 12) | (1 << 14) | (1 << 18) } else { 0 };
-    let guilds: Vec<Value> =
-        world.guilds_of_shard(shard).map(|g| json!({"id": g.id.to_string(), "unavailable": true})).collect();
+    let app_flags: u64 = if privileged {
+        (1 << 12) | (1 << 14) | (1 << 18)
+    } else {
+        0
+    };
+    let guilds: Vec<Value> = world
+        .guilds_of_shard(shard)
+        .map(|g| json!({"id": g.id.to_string(), "unavailable": true}))
+        .collect();
     json!({
         "v": 10, "user": current_user_json(&world.bot), "guilds": guilds, "session_id": session_id,
         "resume_gateway_url": resume_url, "shard": shard, "session_type": "normal",
@@ -178,7 +210,11 @@ pub(super) fn guild_create_json(world: &World, g: &ScriptGuild) -> Value {
         "hoist": false, "icon": null, "unicode_emoji": null, "position": 0,
         "permissions": EVERYONE_PERMISSIONS.to_string(), "managed": false, "mentionable": false, "flags": 0
     });
-    let channels: Vec<Value> = g.channel_ids.iter().map(|&c| channel_json(g, c, false)).collect();
+    let channels: Vec<Value> = g
+        .channel_ids
+        .iter()
+        .map(|&c| channel_json(g, c, false))
+        .collect();
     let members: Vec<Value> = world.members().map(|u| member_json(u, true)).collect();
     let mut guild = json!({
         "id": g.id.to_string(), "name": g.name, "icon": null, "icon_hash": null, "splash": null,
@@ -239,7 +275,9 @@ pub(super) fn message_json(m: &NewMessage<'_>) -> Value {
         "mention_everyone": false, "mentions": mentions, "mention_roles": [], "attachments": [],
         "embeds": [], "reactions": [], "pinned": false, "type": 0, "flags": 0, "components": []
     });
-    let Some(obj) = msg.as_object_mut() else { return msg };
+    let Some(obj) = msg.as_object_mut() else {
+        return msg;
+    };
     if let Some(guild_id) = m.guild_id {
         obj.insert("guild_id".into(), json!(guild_id.to_string()));
         obj.insert("member".into(), member_json(m.author, false));
@@ -258,7 +296,8 @@ pub(super) fn message_json(m: &NewMessage<'_>) -> Value {
             let mut reference = reference.clone();
             if let Some(r) = reference.as_object_mut() {
                 r.entry("type").or_insert(json!(0));
-                r.entry("channel_id").or_insert(json!(m.channel_id.to_string()));
+                r.entry("channel_id")
+                    .or_insert(json!(m.channel_id.to_string()));
             }
             obj.insert("message_reference".into(), reference);
             obj.insert("type".into(), json!(19));
@@ -281,7 +320,9 @@ pub(super) fn mentioned_ids(content: &str) -> Vec<u64> {
     let mut ids = Vec::new();
     for part in content.split("<@").skip(1) {
         let part = part.strip_prefix('!').unwrap_or(part);
-        let Some((digits, _)) = part.split_once('>') else { continue };
+        let Some((digits, _)) = part.split_once('>') else {
+            continue;
+        };
         if let Ok(id) = digits.parse::<u64>()
             && !ids.contains(&id)
         {
@@ -308,7 +349,15 @@ pub(super) fn post_message(
         .into_iter()
         .filter_map(|id| state.user_by_id(&shared.world, id).cloned())
         .collect();
-    let mut message = NewMessage { id, channel_id, guild_id: None, author, content, mentions: &mentions, body };
+    let mut message = NewMessage {
+        id,
+        channel_id,
+        guild_id: None,
+        author,
+        content,
+        mentions: &mentions,
+        body,
+    };
     let rest = message_json(&message);
 
     let shard = guild_shard(guild.id, state.total_shards(&shared.config));
@@ -346,16 +395,28 @@ pub(super) fn post_user_message(
     match shared.world.guild_of_channel(channel_id) {
         Some(guild) => post_message(shared, state, guild, channel_id, &author, content, None).1,
         None => {
-            tracing::warn!(channel_id, "local discord: user_message in an unknown channel is not dispatched");
+            tracing::warn!(
+                channel_id,
+                "local discord: user_message in an unknown channel is not dispatched"
+            );
             let message_id = state.next_id();
-            ConversationLine { channel_id, author: author.name, from_bot: false, content: content.to_owned(), message_id }
+            ConversationLine {
+                channel_id,
+                author: author.name,
+                from_bot: false,
+                content: content.to_owned(),
+                message_id,
+            }
         }
     }
 }
 
 /// GUILD_MEMBERS_CHUNK payloads answering op 8 for a guild (at most 2 members per chunk).
 pub(super) fn member_chunks(world: &World, guild: &ScriptGuild, request: &Value) -> Vec<Value> {
-    let query = request.get("query").and_then(Value::as_str).map(str::to_lowercase);
+    let query = request
+        .get("query")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
     let limit = request.get("limit").and_then(Value::as_u64).unwrap_or(0);
     let user_ids: Option<Vec<u64>> = request.get("user_ids").map(|v| match v {
         Value::Array(items) => items.iter().filter_map(snowflake).collect(),
@@ -378,7 +439,11 @@ pub(super) fn member_chunks(world: &World, guild: &ScriptGuild, request: &Value)
         .filter(|id| !found.iter().any(|u| u.id == **id))
         .map(u64::to_string)
         .collect();
-    let chunks: Vec<&[&ScriptUser]> = if found.is_empty() { vec![&[]] } else { found.chunks(2).collect() };
+    let chunks: Vec<&[&ScriptUser]> = if found.is_empty() {
+        vec![&[]]
+    } else {
+        found.chunks(2).collect()
+    };
     let count = chunks.len();
     chunks
         .iter()
@@ -427,7 +492,14 @@ pub(super) fn iso8601(unix_ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    let (h, m, s, milli) =
-        (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:06}+00:00", milli * 1000)
+    let (h, m, s, milli) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000,
+    );
+    format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:06}+00:00",
+        milli * 1000
+    )
 }

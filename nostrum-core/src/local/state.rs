@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::script::{self, ScriptUser, World};
-use super::{ConversationLine, Fault, HeartbeatRecord, IdentifyRecord, LocalConfig, RecordedRequest, ResumeRecord};
+use super::{
+    ConversationLine, Fault, HeartbeatRecord, IdentifyRecord, LocalConfig, RecordedRequest,
+    ResumeRecord,
+};
 
 /// How many dispatches a session keeps for replay on resume.
 pub(super) const REPLAY_BUFFER: usize = 10_000;
@@ -152,7 +155,9 @@ impl State {
 
     /// The session the shard's traffic goes to (the latest one identified or resumed for it).
     pub(super) fn session_for_shard(&self, shard_id: u32) -> Option<&Session> {
-        self.shard_sessions.get(&shard_id).and_then(|id| self.sessions.get(id))
+        self.shard_sessions
+            .get(&shard_id)
+            .and_then(|id| self.sessions.get(id))
     }
 
     /// The shard count the bot identified with, or the configured one.
@@ -173,11 +178,19 @@ impl State {
 
     /// Gives the dispatch the session's next sequence number, keeps it for replay and sends it to the
     /// live connection if there is one. Returns the sequence number, or `None` without such a session.
-    pub(super) fn push_to_session(&mut self, session_id: &str, t: &str, d: &Value, counts: Counted) -> Option<u64> {
+    pub(super) fn push_to_session(
+        &mut self,
+        session_id: &str,
+        t: &str,
+        d: &Value,
+        counts: Counted,
+    ) -> Option<u64> {
         let session = self.sessions.get_mut(session_id)?;
         session.seq += 1;
         let seq = session.seq;
-        let text: Arc<str> = json!({"op": 0, "s": seq, "t": t, "d": d}).to_string().into();
+        let text: Arc<str> = json!({"op": 0, "s": seq, "t": t, "d": d})
+            .to_string()
+            .into();
         session.buffer.push_back((seq, text.clone()));
         while session.buffer.len() > REPLAY_BUFFER {
             session.buffer.pop_front();
@@ -193,7 +206,11 @@ impl State {
     pub(super) fn forget_session(&mut self, session_id: &str) {
         if let Some(session) = self.sessions.remove(session_id) {
             let shard = session.shard[0];
-            if self.shard_sessions.get(&shard).is_some_and(|id| id == session_id) {
+            if self
+                .shard_sessions
+                .get(&shard)
+                .is_some_and(|id| id == session_id)
+            {
                 self.shard_sessions.remove(&shard);
             }
         }
@@ -201,7 +218,9 @@ impl State {
 
     /// Finds a user by id among the scripted and the ad-hoc users.
     pub(super) fn user_by_id<'a>(&'a self, world: &'a World, id: u64) -> Option<&'a ScriptUser> {
-        world.user(id).or_else(|| self.extra_users.iter().find(|u| u.id == id))
+        world
+            .user(id)
+            .or_else(|| self.extra_users.iter().find(|u| u.id == id))
     }
 
     /// Finds a user by username, creating an ad-hoc user for a new name.
@@ -213,7 +232,11 @@ impl State {
             return user.clone();
         }
         let n = self.extra_users.len() as u64;
-        let user = ScriptUser { id: script::user_id(1_000 + n), name: name.to_owned(), bot: false };
+        let user = ScriptUser {
+            id: script::user_id(1_000 + n),
+            name: name.to_owned(),
+            bot: false,
+        };
         self.extra_users.push(user.clone());
         user
     }
@@ -221,12 +244,18 @@ impl State {
 
 /// Milliseconds since the unix epoch.
 pub(super) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the unix epoch, as a float.
 pub(super) fn unix_secs_f64() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A random session id: 32 lowercase hex digits.

@@ -1,0 +1,6 @@
+use nostrum_core::prelude::*;
+
+#[consumer]
+struct Bot;
+
+fn main() {}
