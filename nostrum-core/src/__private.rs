@@ -159,6 +159,7 @@ impl Share {
     ///
     /// # Panics
     /// When called more often than the number of takers given to [`Share::new`]; generated code never is.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Event {
         self.remaining = self.remaining.saturating_sub(1);
         if self.remaining == 0 {

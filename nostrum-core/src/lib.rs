@@ -44,7 +44,7 @@ mod token;
 #[doc(hidden)]
 pub mod __private;
 
-pub use client::{Client, ClientBuilder, ClientError};
+pub use client::{Client, ClientBuilder, ClientError, Shards};
 pub use consumer::Consumer;
 pub use context::{Context, ShardContext};
 pub use event::{Deleted, Event, EventKind, EventSet, UnknownEvent, Update};

@@ -4,6 +4,7 @@ pub use std::time::Duration;
 
 pub use crate::dispatch::{ConsumerOptions, OrderKey, Tasking};
 pub use crate::event::payload::*;
+pub use crate::client::Shards;
 pub use crate::{BoxError, Client, Consumer, Context, Event, EventKind, EventSet, Intents, consumer};
 pub use twilight_model::id::Id;
 pub use twilight_model::id::marker::{
