@@ -16,7 +16,11 @@ struct Bot;
 #[consumer]
 impl Bot {
     async fn on_ready(&self, ctx: Context, ready: Ready) {
-        println!("* {} is ready on shard {}", ready.user.name, ctx.shard().id());
+        println!(
+            "* {} is ready on shard {}",
+            ready.user.name,
+            ctx.shard().id()
+        );
     }
 
     async fn on_message_create(&self, ctx: Context, msg: Message) -> Result<(), BoxError> {
@@ -25,11 +29,17 @@ impl Bot {
         }
         match msg.content.as_str() {
             "!ping" => {
-                ctx.http().create_message(msg.channel_id).content("pyongyang!").await?;
+                ctx.http()
+                    .create_message(msg.channel_id)
+                    .content("pyongyang!")
+                    .await?;
             }
             "!sleep" => {
                 tokio::time::sleep(Duration::from_secs(3)).await; // blocks no other event
-                ctx.http().create_message(msg.channel_id).content("Slept for 3 seconds.").await?;
+                ctx.http()
+                    .create_message(msg.channel_id)
+                    .content("Slept for 3 seconds.")
+                    .await?;
             }
             "!raise" => panic!("No problems here!"), // crashes nothing
             _ => {}
@@ -42,8 +52,11 @@ impl Bot {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,nostrum_core=info,nostrum_core::local=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "warn,nostrum_core=info,nostrum_core::local=warn",
+                )
+            }),
         )
         .init();
     match std::env::var("DISCORD_TOKEN") {
@@ -53,7 +66,9 @@ async fn main() -> ExitCode {
 }
 
 async fn against_discord(token: String) -> ExitCode {
-    let client = Client::builder(token).consumer(Bot).add_intents(Intents::MESSAGE_CONTENT);
+    let client = Client::builder(token)
+        .consumer(Bot)
+        .add_intents(Intents::MESSAGE_CONTENT);
     tokio::select! {
         result = client.run() => match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -101,7 +116,11 @@ async fn against_the_local_discord() -> ExitCode {
             Ok(Ok(line)) => line,
             _ => break,
         };
-        let who = if line.from_bot { "bot" } else { line.author.as_str() };
+        let who = if line.from_bot {
+            "bot"
+        } else {
+            line.author.as_str()
+        };
         println!("[{who}] {}", line.content);
         if line.from_bot && line.content == "pyongyang!" {
             pongs += 1;
@@ -115,10 +134,14 @@ async fn against_the_local_discord() -> ExitCode {
     }
     bot.abort();
     if pongs == 2 && pongs_before_sleep_ended == 2 && slept {
-        println!("* both pings were answered while !sleep was still sleeping, and !raise stopped nothing");
+        println!(
+            "* both pings were answered while !sleep was still sleeping, and !raise stopped nothing"
+        );
         ExitCode::SUCCESS
     } else {
-        eprintln!("error: pongs {pongs} (before the sleep ended: {pongs_before_sleep_ended}), sleep answered: {slept}");
+        eprintln!(
+            "error: pongs {pongs} (before the sleep ended: {pongs_before_sleep_ended}), sleep answered: {slept}"
+        );
         ExitCode::FAILURE
     }
 }

@@ -110,10 +110,15 @@ pub fn join(mut futures: Vec<HandlerFuture>) -> Option<HandlerFuture> {
         0 => None,
         1 => futures.pop(),
         _ => Some(Box::pin(async move {
-            let guarded = futures.into_iter().map(|future| AssertUnwindSafe(future).catch_unwind());
+            let guarded = futures
+                .into_iter()
+                .map(|future| AssertUnwindSafe(future).catch_unwind());
             for result in futures::future::join_all(guarded).await {
                 if let Err(panic) = result {
-                    tracing::error!(panic = crate::dispatch::panic_message(&panic), "event handler panicked");
+                    tracing::error!(
+                        panic = crate::dispatch::panic_message(&panic),
+                        "event handler panicked"
+                    );
                 }
             }
         })),
@@ -152,7 +157,10 @@ pub struct Share {
 impl Share {
     /// `takers` will call [`Share::next`].
     pub fn new(event: Event, takers: usize) -> Self {
-        Self { event: Some(event), remaining: takers }
+        Self {
+            event: Some(event),
+            remaining: takers,
+        }
     }
 
     /// The event for the next taker.
@@ -163,9 +171,13 @@ impl Share {
     pub fn next(&mut self) -> Event {
         self.remaining = self.remaining.saturating_sub(1);
         if self.remaining == 0 {
-            self.event.take().expect("Share::next called more often than its takers")
+            self.event
+                .take()
+                .expect("Share::next called more often than its takers")
         } else {
-            self.event.clone().expect("Share::next called more often than its takers")
+            self.event
+                .clone()
+                .expect("Share::next called more often than its takers")
         }
     }
 }

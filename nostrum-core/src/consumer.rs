@@ -65,7 +65,12 @@ pub trait Consumer: Send + Sync + Sized + 'static {
     /// `None` (the no-op arm: nothing spawned, nothing allocated) for events it does not handle.
     /// `owner` is what the runtime holds and `project` finds this consumer inside it.
     #[doc(hidden)]
-    fn __dispatch<O, P>(owner: &Arc<O>, project: P, ctx: &Context, event: Event) -> Option<HandlerFuture>
+    fn __dispatch<O, P>(
+        owner: &Arc<O>,
+        project: P,
+        ctx: &Context,
+        event: Event,
+    ) -> Option<HandlerFuture>
     where
         O: Send + Sync + 'static,
         P: Project<O, Target = Self>;

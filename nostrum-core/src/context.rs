@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::{GuildMembers, MemberRequests, MembersError, MembersRequest};
 use crate::gateway::{GatewayError, GatewayErrorKind, ShardId, ShardSender, ShardState};
 use crate::http::Http;
 
@@ -17,12 +18,25 @@ pub struct Context(Arc<Inner>);
 struct Inner {
     shard: ShardContext,
     http: Http,
+    members: Arc<MemberRequests>,
 }
 
 impl Context {
     /// A context for the events of one shard.
     pub fn new(shard: ShardContext, http: Http) -> Self {
-        Self(Arc::new(Inner { shard, http }))
+        Self::with_members(shard, http, Arc::default())
+    }
+
+    pub(crate) fn with_members(
+        shard: ShardContext,
+        http: Http,
+        members: Arc<MemberRequests>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            shard,
+            http,
+            members,
+        }))
     }
 
     /// A context attached to no shard, for tests and scripts: its gateway commands fail with an error
@@ -40,6 +54,18 @@ impl Context {
     pub fn http(&self) -> &Http {
         &self.0.http
     }
+
+    /// Requests guild members on this shard (gateway op 8) and gathers every chunk of the answer.
+    ///
+    /// # Errors
+    /// When the command cannot be sent (no shard), or not every chunk arrived in time.
+    pub async fn request_guild_members(
+        &self,
+        request: MembersRequest,
+    ) -> Result<GuildMembers, MembersError> {
+        let sender = self.shard().sender()?;
+        self.0.members.request(sender, request).await
+    }
 }
 
 /// The shard an event came from: its state, and a sender for its gateway commands.
@@ -51,7 +77,9 @@ pub struct ShardContext {
 impl ShardContext {
     /// The context of a running shard.
     pub fn new(state: Arc<ShardState>, sender: ShardSender) -> Self {
-        Self { attached: Some((state, sender)) }
+        Self {
+            attached: Some((state, sender)),
+        }
     }
 
     /// No shard.
@@ -61,22 +89,34 @@ impl ShardContext {
 
     /// The shard's number and the total, `[0/1]` when detached.
     pub fn id(&self) -> ShardId {
-        self.attached.as_ref().map_or(ShardId { number: 0, total: 1 }, |(state, _)| state.id())
+        self.attached.as_ref().map_or(
+            ShardId {
+                number: 0,
+                total: 1,
+            },
+            |(state, _)| state.id(),
+        )
     }
 
     /// The last sequence number received.
     pub fn sequence(&self) -> Option<u64> {
-        self.attached.as_ref().and_then(|(state, _)| state.sequence())
+        self.attached
+            .as_ref()
+            .and_then(|(state, _)| state.sequence())
     }
 
     /// The gateway session's id.
     pub fn session_id(&self) -> Option<String> {
-        self.attached.as_ref().and_then(|(state, _)| state.session_id())
+        self.attached
+            .as_ref()
+            .and_then(|(state, _)| state.session_id())
     }
 
     /// The last heartbeat's round trip.
     pub fn latency(&self) -> Option<Duration> {
-        self.attached.as_ref().and_then(|(state, _)| state.latency())
+        self.attached
+            .as_ref()
+            .and_then(|(state, _)| state.latency())
     }
 
     /// The shard's full state, when attached.

@@ -2,11 +2,14 @@
 
 pub use std::time::Duration;
 
+pub use crate::client::Shards;
 pub use crate::dispatch::{ConsumerOptions, OrderKey, Tasking};
 pub use crate::event::payload::*;
-pub use crate::client::Shards;
-pub use crate::{BoxError, Client, Consumer, Context, Event, EventKind, EventSet, Intents, consumer};
+pub use crate::{
+    BoxError, Client, Consumer, Context, Event, EventKind, EventSet, Intents, consumer,
+};
 pub use twilight_model::id::Id;
 pub use twilight_model::id::marker::{
-    ApplicationMarker, ChannelMarker, EmojiMarker, GuildMarker, MessageMarker, RoleMarker, UserMarker,
+    ApplicationMarker, ChannelMarker, EmojiMarker, GuildMarker, MessageMarker, RoleMarker,
+    UserMarker,
 };

@@ -13,7 +13,10 @@ fn shared() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: {} is absent (these tests read Discord's tables and payloads from ../shared)", dir.display());
+        eprintln!(
+            "skipped: {} is absent (these tests read Discord's tables and payloads from ../shared)",
+            dir.display()
+        );
         None
     }
 }
@@ -33,22 +36,47 @@ fn the_table_has_exactly_the_documented_dispatch_events_with_their_intents() {
         .filter_map(|event| event["t"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(documented.len(), 79);
-    let ours: Vec<&str> = EventKind::ALL.iter().filter(|kind| kind.is_dispatch()).map(|kind| kind.name()).collect();
-    assert_eq!(ours, documented, "the table lists Discord's dispatch events, in the docs' order");
-    for name in ["VOICE_READY", "VOICE_SPEAKING_UPDATE", "VOICE_INCOMING_PACKET", "SHARD_CONNECTED", "SHARD_DISCONNECTED", "SHARD_RESUMED", "UNKNOWN"] {
-        assert!(EventKind::from_name(name).is_some_and(|kind| !kind.is_dispatch()), "{name}");
+    let ours: Vec<&str> = EventKind::ALL
+        .iter()
+        .filter(|kind| kind.is_dispatch())
+        .map(|kind| kind.name())
+        .collect();
+    assert_eq!(
+        ours, documented,
+        "the table lists Discord's dispatch events, in the docs' order"
+    );
+    for name in [
+        "VOICE_READY",
+        "VOICE_SPEAKING_UPDATE",
+        "VOICE_INCOMING_PACKET",
+        "SHARD_CONNECTED",
+        "SHARD_DISCONNECTED",
+        "SHARD_RESUMED",
+        "UNKNOWN",
+    ] {
+        assert!(
+            EventKind::from_name(name).is_some_and(|kind| !kind.is_dispatch()),
+            "{name}"
+        );
     }
 
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for intent in reference["intents"].as_array().unwrap() {
         let bit = 1u64 << intent["bit"].as_u64().unwrap();
         for event in intent["events"].as_array().unwrap() {
-            *expected.entry(event.as_str().unwrap().to_owned()).or_default() |= bit;
+            *expected
+                .entry(event.as_str().unwrap().to_owned())
+                .or_default() |= bit;
         }
     }
     for kind in EventKind::ALL {
         let want = expected.get(kind.name()).copied().unwrap_or(0);
-        assert_eq!(kind.intents(), Intents::from_bits_retain(want), "intents of {}", kind.name());
+        assert_eq!(
+            kind.intents(),
+            Intents::from_bits_retain(want),
+            "intents of {}",
+            kind.name()
+        );
     }
 }
 
@@ -56,16 +84,26 @@ fn the_table_has_exactly_the_documented_dispatch_events_with_their_intents() {
 fn parse_envelopes(files: impl Iterator<Item = PathBuf>) -> (Vec<String>, Vec<String>) {
     let (mut typed, mut unknown) = (Vec::new(), Vec::new());
     for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
-        let (Some(0), Some(name)) = (value["op"].as_u64(), value["t"].as_str()) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let (Some(0), Some(name)) = (value["op"].as_u64(), value["t"].as_str()) else {
+            continue;
+        };
         let raw = RawValue::from_string(value["d"].to_string()).unwrap();
         let event = Event::from_dispatch(name, &raw);
         let label = format!("{name} ({})", path.file_name().unwrap().to_string_lossy());
         match EventKind::from_name(name) {
             Some(kind) if event.kind() == kind => typed.push(label),
             _ => {
-                assert_eq!(event.kind(), EventKind::Unknown, "{label}: the right variant or Unknown");
+                assert_eq!(
+                    event.kind(),
+                    EventKind::Unknown,
+                    "{label}: the right variant or Unknown"
+                );
                 unknown.push(label);
             }
         }
@@ -90,7 +128,11 @@ fn captured_gateway_dispatches_become_their_events() {
     let Some(dir) = shared() else { return };
     let gateway = dir.join("peers/Discord4J-discord-json/src/test/resources/gateway");
     let (typed, unknown) = parse_envelopes(files_in(&gateway));
-    eprintln!("Discord4J captures: {} typed, {} unknown: {unknown:#?}", typed.len(), unknown.len());
+    eprintln!(
+        "Discord4J captures: {} typed, {} unknown: {unknown:#?}",
+        typed.len(),
+        unknown.len()
+    );
     assert!(typed.len() >= 36, "most captures are typed: {typed:?}");
     // These still fail after the lenient pass and arrive as Unknown, never lost. Two are anonymised
     // beyond repair (a junk image hash, zeroed snowflakes); the other four lack fields twilight-model
@@ -105,7 +147,10 @@ fn captured_gateway_dispatches_become_their_events() {
         "MESSAGE_UPDATE (MessageUpdate.Embeds.json)",
     ];
     for name in &unknown {
-        assert!(allowed_unknown.contains(&name.as_str()), "{name} no longer parses");
+        assert!(
+            allowed_unknown.contains(&name.as_str()),
+            "{name} no longer parses"
+        );
     }
 }
 
@@ -123,21 +168,51 @@ fn docs_example_objects_parse_as_their_events() {
     let Some(dir) = shared() else { return };
     let examples = dir.join("docs-examples");
     let cases = [
-        ("channel__channel-object__example-guild-text-channel.json", "CHANNEL_CREATE"),
-        ("channel__channel-object__example-guild-voice-channel.json", "CHANNEL_UPDATE"),
-        ("channel__channel-object__example-thread-channel.json", "THREAD_CREATE"),
-        ("channel__channel-object__example-channel-category.json", "CHANNEL_DELETE"),
-        ("voice__voice-state-object__example-voice-state.json", "VOICE_STATE_UPDATE"),
-        ("soundboard__soundboard-sound-object__example-guild-soundboard-sound.json", "GUILD_SOUNDBOARD_SOUND_CREATE"),
-        ("auto-moderation__auto-moderation-rule-object__example-auto-moderation-rule.json", "AUTO_MODERATION_RULE_CREATE"),
-        ("gateway-events__voice-server-update__example-voice-server-update-payload.json", "VOICE_SERVER_UPDATE"),
+        (
+            "channel__channel-object__example-guild-text-channel.json",
+            "CHANNEL_CREATE",
+        ),
+        (
+            "channel__channel-object__example-guild-voice-channel.json",
+            "CHANNEL_UPDATE",
+        ),
+        (
+            "channel__channel-object__example-thread-channel.json",
+            "THREAD_CREATE",
+        ),
+        (
+            "channel__channel-object__example-channel-category.json",
+            "CHANNEL_DELETE",
+        ),
+        (
+            "voice__voice-state-object__example-voice-state.json",
+            "VOICE_STATE_UPDATE",
+        ),
+        (
+            "soundboard__soundboard-sound-object__example-guild-soundboard-sound.json",
+            "GUILD_SOUNDBOARD_SOUND_CREATE",
+        ),
+        (
+            "auto-moderation__auto-moderation-rule-object__example-auto-moderation-rule.json",
+            "AUTO_MODERATION_RULE_CREATE",
+        ),
+        (
+            "gateway-events__voice-server-update__example-voice-server-update-payload.json",
+            "VOICE_SERVER_UPDATE",
+        ),
     ];
     let mut typed = 0;
     for (file, name) in cases {
         let path = examples.join(file);
-        let Ok(text) = std::fs::read_to_string(&path) else { panic!("{file} is missing") };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            panic!("{file} is missing")
+        };
         let value: Value = serde_json::from_str(&text).unwrap();
-        let d = if value.get("op").is_some() { value["d"].clone() } else { value };
+        let d = if value.get("op").is_some() {
+            value["d"].clone()
+        } else {
+            value
+        };
         let event = Event::from_dispatch(name, &RawValue::from_string(d.to_string()).unwrap());
         let kind = EventKind::from_name(name).unwrap();
         if event.kind() == kind {
@@ -153,9 +228,18 @@ fn docs_example_objects_parse_as_their_events() {
 #[test]
 fn a_thousand_member_chunk_parses() {
     let Some(dir) = shared() else { return };
-    let path = dir.join("peers/Discord4J-discord-json/src/test/resources/gateway/GuildMembersChunk.json");
+    let path =
+        dir.join("peers/Discord4J-discord-json/src/test/resources/gateway/GuildMembersChunk.json");
     let value = json(&path);
-    let event = Event::from_dispatch("GUILD_MEMBERS_CHUNK", &RawValue::from_string(value["d"].to_string()).unwrap());
-    let Event::GuildMembersChunk(chunk) = event else { panic!("not typed: {event:?}") };
-    assert_eq!(chunk.members.len(), value["d"]["members"].as_array().unwrap().len());
+    let event = Event::from_dispatch(
+        "GUILD_MEMBERS_CHUNK",
+        &RawValue::from_string(value["d"].to_string()).unwrap(),
+    );
+    let Event::GuildMembersChunk(chunk) = event else {
+        panic!("not typed: {event:?}")
+    };
+    assert_eq!(
+        chunk.members.len(),
+        value["d"]["members"].as_array().unwrap().len()
+    );
 }

@@ -18,7 +18,10 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let private = private();
     let input: DeriveInput = syn::parse2(input)?;
     let Data::Struct(data) = &input.data else {
-        return Err(syn::Error::new_spanned(&input.ident, "#[derive(Consumer)] goes on a struct whose fields are consumers"));
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(Consumer)] goes on a struct whose fields are consumers",
+        ));
     };
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -26,7 +29,11 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let mut fields = Vec::new();
     for (index, field) in data.fields.iter().enumerate() {
         let mut skip = false;
-        for attr in field.attrs.iter().filter(|attr| attr.path().is_ident("consumer")) {
+        for attr in field
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("consumer"))
+        {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("skip") {
                     skip = true;
@@ -46,10 +53,17 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 quote!(#index)
             }
         };
-        fields.push((access, field.ty.clone(), format_ident!("__nostrum_field_{}", index)));
+        fields.push((
+            access,
+            field.ty.clone(),
+            format_ident!("__nostrum_field_{}", index),
+        ));
     }
     if fields.is_empty() && !matches!(data.fields, Fields::Unit) {
-        return Err(syn::Error::new_spanned(name, "#[derive(Consumer)] needs at least one consumer field"));
+        return Err(syn::Error::new_spanned(
+            name,
+            "#[derive(Consumer)] needs at least one consumer field",
+        ));
     }
     let types: Vec<_> = fields.iter().map(|(_, ty, _)| ty).collect();
     let dispatches = fields.iter().map(|(access, ty, getter)| {

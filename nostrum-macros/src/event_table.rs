@@ -7,7 +7,8 @@ use syn::Type;
 use crate::table::{EVENTS, EventDef, Shape};
 
 fn ty(source: &str) -> Type {
-    syn::parse_str(source).unwrap_or_else(|err| panic!("bad type `{source}` in the event table: {err}"))
+    syn::parse_str(source)
+        .unwrap_or_else(|err| panic!("bad type `{source}` in the event table: {err}"))
 }
 
 /// The type a handler takes for this event.

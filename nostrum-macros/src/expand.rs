@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use crate::event_table::{boxed, variant};
 use crate::model::{self, CatchAll, Handler, Model};
 use crate::parse;
-use crate::paths::{krate, private};
+use crate::paths::{krate, private, respan};
 use crate::table::{EVENTS, EventDef, Shape};
 
 pub(crate) fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -15,7 +15,10 @@ pub(crate) fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(parsed) => parsed,
         // Not an impl block: say so, and keep the user's item so the editor keeps working.
         Err(err) => {
-            let err = syn::Error::new(err.span(), "#[consumer] goes on an `impl` block: `#[consumer] impl Bot { .. }`");
+            let err = syn::Error::new(
+                err.span(),
+                "#[consumer] goes on an `impl` block: `#[consumer] impl Bot { .. }`",
+            );
             let err = err.to_compile_error();
             return quote!(#input #err);
         }
@@ -55,12 +58,17 @@ fn implementation(item: &syn::ItemImpl, model: &Model) -> TokenStream {
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
 
-    let handled: Vec<&'static EventDef> =
-        EVENTS.iter().filter(|def| model.handlers.iter().any(|h| h.def.name == def.name)).collect();
+    let handled: Vec<&'static EventDef> = EVENTS
+        .iter()
+        .filter(|def| model.handlers.iter().any(|h| h.def.name == def.name))
+        .collect();
     let handled_kinds = handled.iter().map(|def| variant(def));
 
     let mut arms: Vec<TokenStream> = handled.iter().map(|def| handled_arm(def, model)).collect();
-    let unhandled: Vec<&EventDef> = EVENTS.iter().filter(|def| !handled.iter().any(|h| h.name == def.name)).collect();
+    let unhandled: Vec<&EventDef> = EVENTS
+        .iter()
+        .filter(|def| !handled.iter().any(|h| h.name == def.name))
+        .collect();
     if !unhandled.is_empty() {
         let patterns = unhandled.iter().map(|def| pattern(def, quote!(_)));
         arms.push(match &model.catch_all {
@@ -115,7 +123,11 @@ fn pattern(def: &EventDef, binding: TokenStream) -> TokenStream {
 fn handled_arm(def: &EventDef, model: &Model) -> TokenStream {
     let krate = krate();
     let private = private();
-    let handlers: Vec<&Handler> = model.handlers.iter().filter(|h| h.def.name == def.name).collect();
+    let handlers: Vec<&Handler> = model
+        .handlers
+        .iter()
+        .filter(|h| h.def.name == def.name)
+        .collect();
     let (pattern, take) = match def.shape {
         Shape::Unknown => (
             quote!(#krate::Event::Unknown { name: __name, raw: __raw }),
@@ -123,7 +135,11 @@ fn handled_arm(def: &EventDef, model: &Model) -> TokenStream {
         ),
         _ => {
             let variant = variant(def);
-            let take = if boxed(def) { quote!(let __payload = *__payload;) } else { quote!() };
+            let take = if boxed(def) {
+                quote!(let __payload = *__payload;)
+            } else {
+                quote!()
+            };
             (quote!(#krate::Event::#variant(__payload)), take)
         }
     };
@@ -146,10 +162,11 @@ fn handled_arm(def: &EventDef, model: &Model) -> TokenStream {
 /// A boxed future that runs one handler. Spanned at the user's method, so that "future is not `Send`"
 /// and "wrong return type" point at the handler, and a wrong payload type points at its type.
 fn handler_call(def: &EventDef, handler: &Handler, payload: TokenStream) -> TokenStream {
-    let krate = krate();
-    let private = private();
     let method = &handler.method;
     let span: Span = method.span();
+    // Every path at the handler's name: "future is not `Send`" and "wrong return type" point there.
+    let krate = respan(krate(), span);
+    let private = respan(private(), span);
     let user_ty = &handler.payload;
     let payload = quote_spanned!(user_ty.span()=> #private::payload::<_, #user_ty>(#payload));
     let kind = variant(def);
@@ -158,7 +175,9 @@ fn handler_call(def: &EventDef, handler: &Handler, payload: TokenStream) -> Toke
     } else {
         quote_spanned!(span=> __this.#method(__payload).await)
     };
-    let ctx = handler.takes_ctx.then(|| quote!(let __ctx = ::core::clone::Clone::clone(__ctx);));
+    let ctx = handler
+        .takes_ctx
+        .then(|| quote!(let __ctx = ::core::clone::Clone::clone(__ctx);));
     quote_spanned! {span=>
         {
             let __owner = ::std::sync::Arc::clone(__owner);
@@ -173,9 +192,9 @@ fn handler_call(def: &EventDef, handler: &Handler, payload: TokenStream) -> Toke
 }
 
 fn catch_all_call(catch_all: &CatchAll) -> TokenStream {
-    let private = private();
     let method = &catch_all.method;
     let span = method.span();
+    let private = respan(private(), span);
     let user_ty = &catch_all.payload;
     let payload = quote_spanned!(user_ty.span()=> #private::payload::<_, #user_ty>(__event));
     let call = if catch_all.takes_ctx {
@@ -183,7 +202,9 @@ fn catch_all_call(catch_all: &CatchAll) -> TokenStream {
     } else {
         quote_spanned!(span=> __this.#method(__payload).await)
     };
-    let ctx = catch_all.takes_ctx.then(|| quote!(let __ctx = ::core::clone::Clone::clone(__ctx);));
+    let ctx = catch_all
+        .takes_ctx
+        .then(|| quote!(let __ctx = ::core::clone::Clone::clone(__ctx);));
     quote_spanned! {span=>
         {
             let __kind = __event.kind();

@@ -59,7 +59,10 @@ pub(crate) fn model(input: &Input) -> Result<Model, syn::Error> {
         let name_str = name.to_string();
         if let Some(first) = seen_methods.iter().find(|seen| **seen == name) {
             let _ = first;
-            errors.push(name.span(), format!("the same handler twice: `{name}` is already defined in this block"));
+            errors.push(
+                name.span(),
+                format!("the same handler twice: `{name}` is already defined in this block"),
+            );
             continue;
         }
         seen_methods.push(name.clone());
@@ -70,20 +73,32 @@ pub(crate) fn model(input: &Input) -> Result<Model, syn::Error> {
                 Ok(event) => match table::by_name(&event.to_string()) {
                     Some(def) => {
                         if defs.iter().any(|(seen, _)| seen.name == def.name) {
-                            errors.push(event.span(), format!("the same handler twice: `{name}` already handles {}", def.name));
+                            errors.push(
+                                event.span(),
+                                format!(
+                                    "the same handler twice: `{name}` already handles {}",
+                                    def.name
+                                ),
+                            );
                         } else {
                             defs.push((def, event.span()));
                         }
                     }
                     None => {
-                        let suggestion = table::closest_handler(&format!("on_{}", event.to_string().to_ascii_lowercase()))
-                            .and_then(|handler| table::by_handler(&handler))
-                            .map(|def| format!("; did you mean `{}`?", def.name))
-                            .unwrap_or_default();
+                        let suggestion = table::closest_handler(&format!(
+                            "on_{}",
+                            event.to_string().to_ascii_lowercase()
+                        ))
+                        .and_then(|handler| table::by_handler(&handler))
+                        .map(|def| format!("; did you mean `{}`?", def.name))
+                        .unwrap_or_default();
                         errors.push(event.span(), format!("unknown event `{event}`{suggestion}"));
                     }
                 },
-                Err(err) => errors.add(syn::Error::new(err.span(), "expected an event name: `#[on(MESSAGE_CREATE)]`")),
+                Err(err) => errors.add(syn::Error::new(
+                    err.span(),
+                    "expected an event name: `#[on(MESSAGE_CREATE)]`",
+                )),
             }
         }
 
@@ -100,23 +115,40 @@ pub(crate) fn model(input: &Input) -> Result<Model, syn::Error> {
                         .unwrap_or_else(|| {
                             "; handlers are `on_` + the snake_case of a dispatch name, or use `#[on(EVENT)]`".to_owned()
                         });
-                    errors.push(name.span(), format!("unknown event handler `{name}`{suggestion}"));
+                    errors.push(
+                        name.span(),
+                        format!("unknown event handler `{name}`{suggestion}"),
+                    );
                     continue;
                 }
             }
         }
 
-        let Some((takes_ctx, payload)) = signature(func, &mut errors) else { continue };
+        let Some((takes_ctx, payload)) = signature(func, &mut errors) else {
+            continue;
+        };
         if is_catch_all {
-            catch_all = Some(CatchAll { method: name, takes_ctx, payload });
+            catch_all = Some(CatchAll {
+                method: name,
+                takes_ctx,
+                payload,
+            });
             continue;
         }
         for (def, _) in defs {
-            handlers.push(Handler { def, method: name.clone(), takes_ctx, payload: payload.clone() });
+            handlers.push(Handler {
+                def,
+                method: name.clone(),
+                takes_ctx,
+                payload: payload.clone(),
+            });
         }
     }
     errors.finish()?;
-    Ok(Model { handlers, catch_all })
+    Ok(Model {
+        handlers,
+        catch_all,
+    })
 }
 
 /// Checks `async fn name(&self, [ctx: Context,] payload: T) [-> R]`; returns whether it takes a context
@@ -126,11 +158,17 @@ fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
     let name = &sig.ident;
     let mut ok = true;
     if sig.asyncness.is_none() {
-        errors.push(sig.fn_token.span, format!("event handler `{name}` must be an `async fn`"));
+        errors.push(
+            sig.fn_token.span,
+            format!("event handler `{name}` must be an `async fn`"),
+        );
         ok = false;
     }
     if !sig.generics.params.is_empty() {
-        errors.push(sig.generics.span(), format!("event handler `{name}` cannot be generic"));
+        errors.push(
+            sig.generics.span(),
+            format!("event handler `{name}` cannot be generic"),
+        );
         ok = false;
     }
     if let Some(variadic) = &sig.variadic {
@@ -139,13 +177,20 @@ fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
-        Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
+        Some(FnArg::Receiver(receiver))
+            if receiver.reference.is_some() && receiver.mutability.is_none() => {}
         Some(FnArg::Receiver(receiver)) => {
-            errors.push(receiver.span(), format!("event handler `{name}` must take `&self`: handlers run concurrently"));
+            errors.push(
+                receiver.span(),
+                format!("event handler `{name}` must take `&self`: handlers run concurrently"),
+            );
             ok = false;
         }
         _ => {
-            errors.push(sig.paren_token.span.join(), format!("event handler `{name}` must take `&self` first"));
+            errors.push(
+                sig.paren_token.span.join(),
+                format!("event handler `{name}` must take `&self` first"),
+            );
             return None;
         }
     }

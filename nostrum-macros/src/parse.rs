@@ -23,7 +23,10 @@ pub(crate) fn input(tokens: TokenStream) -> syn::Result<Input> {
     for impl_item in &mut item.items {
         if let ImplItem::Fn(func) = impl_item {
             let on = take_on_attributes(&mut func.attrs);
-            methods.push(Method { func: func.clone(), on });
+            methods.push(Method {
+                func: func.clone(),
+                on,
+            });
         }
     }
     Ok(Input { item, methods })

@@ -7,10 +7,13 @@ use twilight_model::channel::message::MessageType;
 use twilight_model::channel::permission_overwrite::PermissionOverwrite;
 use twilight_model::channel::{Channel, ChannelType, Message};
 use twilight_model::gateway::presence::{Activity, ClientStatus, Presence, Status};
-use twilight_model::guild::{Emoji, Member, MemberFlags, PartialMember, Permissions, Role, RoleFlags};
+use twilight_model::guild::{
+    Emoji, Member, MemberFlags, PartialMember, Permissions, Role, RoleFlags,
+};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{
-    ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, MessageMarker, RoleMarker, StickerMarker, UserMarker,
+    ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, MessageMarker, RoleMarker,
+    StickerMarker, UserMarker,
 };
 use twilight_model::util::{ImageHash, Timestamp};
 use twilight_model::voice::VoiceState;
@@ -46,7 +49,11 @@ impl From<&Channel> for CachedChannel {
             last_message_id: channel.last_message_id,
             nsfw: channel.nsfw.unwrap_or(false),
             rate_limit_per_user: channel.rate_limit_per_user,
-            permission_overwrites: channel.permission_overwrites.clone().unwrap_or_default().into(),
+            permission_overwrites: channel
+                .permission_overwrites
+                .clone()
+                .unwrap_or_default()
+                .into(),
         }
     }
 }
@@ -103,7 +110,11 @@ impl CachedMember {
     }
 
     /// From the partial member a message carries.
-    pub fn from_partial(guild_id: Id<GuildMarker>, user_id: Id<UserMarker>, member: &PartialMember) -> Self {
+    pub fn from_partial(
+        guild_id: Id<GuildMarker>,
+        user_id: Id<UserMarker>,
+        member: &PartialMember,
+    ) -> Self {
         Self {
             user_id,
             guild_id,

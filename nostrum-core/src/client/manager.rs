@@ -36,6 +36,7 @@ pub struct ShardManager(Arc<Inner>);
 struct Inner {
     attached: OnceLock<(Arc<GatewayConfig>, Arc<Runtime>)>,
     shards: Mutex<BTreeMap<u32, Running>>,
+    shutdown: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ShardManager {
@@ -72,14 +73,21 @@ impl ShardManager {
     /// Starts shard `id` (stopping a running one of that number first). Returns `false` before the
     /// client runs.
     pub fn start(&self, id: ShardId) -> bool {
-        let Some((config, runtime)) = self.0.attached.get() else { return false };
+        let Some((config, runtime)) = self.0.attached.get() else {
+            return false;
+        };
         let shard = Shard::new(id, Arc::clone(config));
         let running = Running {
             state: shard.state(),
             sender: shard.sender(),
             task: tokio::spawn(run_shard(shard, Arc::clone(runtime))),
         };
-        let previous = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).insert(id.number, running);
+        let previous = self
+            .0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.number, running);
         if let Some(previous) = previous {
             let _ = previous.sender.close();
         }
@@ -88,23 +96,50 @@ impl ShardManager {
 
     /// Stops shard `number` gracefully (close 1000: the session ends). Returns whether it ran.
     pub fn stop(&self, number: u32) -> bool {
-        let running = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).remove(&number);
+        let running = self
+            .0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&number);
         running.is_some_and(|running| running.sender.close().is_ok())
     }
 
     /// Stops shard `number` and starts it again.
     pub fn restart(&self, number: u32) -> bool {
-        let id = self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).get(&number).map(|r| r.state.id());
+        let id = self
+            .0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&number)
+            .map(|r| r.state.id());
         id.is_some_and(|id| self.start(id))
     }
 
     /// The command sender of shard `number`.
     pub fn sender(&self, number: u32) -> Option<ShardSender> {
-        self.0.shards.lock().unwrap_or_else(PoisonError::into_inner).get(&number).map(|r| r.sender.clone())
+        self.0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&number)
+            .map(|r| r.sender.clone())
+    }
+
+    /// Stops every shard and makes [`Client::run`](super::Client::run) return `Ok(())`.
+    pub fn shutdown(&self) {
+        self.stop_all();
+        self.0.shutdown.notify_one();
+    }
+
+    pub(super) async fn shutdown_requested(&self) {
+        self.0.shutdown.notified().await;
     }
 
     pub(super) fn stop_all(&self) {
-        let shards = std::mem::take(&mut *self.0.shards.lock().unwrap_or_else(PoisonError::into_inner));
+        let shards =
+            std::mem::take(&mut *self.0.shards.lock().unwrap_or_else(PoisonError::into_inner));
         for running in shards.into_values() {
             let _ = running.sender.close();
             running.task.abort();

@@ -4,8 +4,11 @@
 //! -> the consumers' tasking. There is no central dispatcher that every event must cross.
 
 mod manager;
+mod members;
 
 pub use manager::{ShardInfo, ShardManager};
+pub(crate) use members::MemberRequests;
+pub use members::{GuildMembers, MembersError, MembersRequest};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,7 +18,9 @@ use tokio::sync::mpsc;
 use twilight_model::gateway::Intents;
 
 use crate::dispatch::{ConsumerGroup, ConsumerOptions, EventKeys};
-use crate::gateway::{Compression, GatewayConfig, GatewayError, IdentifyQueue, Shard, ShardEvent, ShardId};
+use crate::gateway::{
+    Compression, GatewayConfig, GatewayError, IdentifyQueue, Shard, ShardEvent, ShardId,
+};
 use crate::http::{Http, HttpError};
 use crate::{Consumer, Context, Event, EventKind, ShardContext, Token};
 
@@ -144,7 +149,11 @@ impl ClientBuilder {
         if let Some(base) = &self.api_base {
             http = http.api_base(base.clone());
         }
-        Client { http: http.build(), manager: ShardManager::new(), builder: self }
+        Client {
+            http: http.build(),
+            manager: ShardManager::new(),
+            builder: self,
+        }
     }
 
     /// Builds the client and runs it: see [`Client::run`].
@@ -214,24 +223,33 @@ impl Client {
 
     /// The intents the shards identify with.
     pub fn intents(&self) -> Intents {
-        self.builder.intents.unwrap_or_else(|| self.builder.group.intents()) | self.builder.extra_intents
+        self.builder
+            .intents
+            .unwrap_or_else(|| self.builder.group.intents())
+            | self.builder.extra_intents
     }
 
-    /// Connects every shard and runs until a shard stops on a fatal error (returned) or every shard
-    /// was stopped through the [`ShardManager`] (`Ok`).
+    /// Connects every shard and runs until a shard stops on a fatal error (returned) or
+    /// [`ShardManager::shutdown`] is called (`Ok`).
     ///
     /// # Errors
     /// [`ClientError::Gateway`] names the shard and the cause of a fatal close (4004 bad token,
     /// 4014 disallowed intents, ...); [`ClientError::GatewayInfo`] when `GET /gateway/bot` fails.
     pub async fn run(self) -> Result<(), ClientError> {
-        let info = self.http.gateway_bot().await.map_err(ClientError::GatewayInfo)?;
+        let info = self
+            .http
+            .gateway_bot()
+            .await
+            .map_err(ClientError::GatewayInfo)?;
         let (first, last, total) = match self.builder.shards {
             Shards::Auto => (0, info.shards.max(1) - 1, info.shards.max(1)),
             Shards::Fixed(total) => (0, total.max(1) - 1, total.max(1)),
             Shards::Range { first, last, total } => (first, last, total),
         };
         if first > last || last >= total {
-            return Err(ClientError::InvalidShards(format!("{first}..={last} of {total}")));
+            return Err(ClientError::InvalidShards(format!(
+                "{first}..={last} of {total}"
+            )));
         }
         let limit = &info.session_start_limit;
         let queue = Arc::new(IdentifyQueue::with_total(
@@ -253,20 +271,25 @@ impl Client {
         let runtime = Arc::new(Runtime {
             group: self.builder.group.clone(),
             http: self.http.clone(),
+            members: Arc::default(),
             progress: Progress::new(last - first + 1),
             fatal: fatal_tx,
         });
-        self.manager.attach(Arc::clone(&config), Arc::clone(&runtime));
+        self.manager
+            .attach(Arc::clone(&config), Arc::clone(&runtime));
         for number in first..=last {
             self.manager.start(ShardId::new(number, total));
         }
         drop(runtime);
-        match fatal_rx.recv().await {
-            Some((shard, source)) => {
-                self.manager.stop_all();
-                Err(ClientError::Gateway { shard, source })
-            }
-            None => Ok(()),
+        tokio::select! {
+            fatal = fatal_rx.recv() => match fatal {
+                Some((shard, source)) => {
+                    self.manager.stop_all();
+                    Err(ClientError::Gateway { shard, source })
+                }
+                None => Ok(()),
+            },
+            () = self.manager.shutdown_requested() => Ok(()),
         }
     }
 }
@@ -276,6 +299,7 @@ impl Client {
 pub(crate) struct Runtime {
     group: ConsumerGroup,
     http: Http,
+    members: Arc<MemberRequests>,
     progress: Progress,
     fatal: mpsc::UnboundedSender<(ShardId, GatewayError)>,
 }
@@ -291,7 +315,12 @@ struct Progress {
 
 impl Progress {
     fn new(shards: u32) -> Self {
-        Self { shards, ready: AtomicU32::new(0), guilds_expected: AtomicU32::new(0), guilds_available: AtomicU32::new(0) }
+        Self {
+            shards,
+            ready: AtomicU32::new(0),
+            guilds_expected: AtomicU32::new(0),
+            guilds_available: AtomicU32::new(0),
+        }
     }
 
     fn observe(&self, name: &str, data: &serde_json::value::RawValue) {
@@ -302,7 +331,8 @@ impl Progress {
                     #[serde(default)]
                     guilds: Vec<serde::de::IgnoredAny>,
                 }
-                let guilds = serde_json::from_str::<Ready>(data.get()).map_or(0, |ready| ready.guilds.len() as u32);
+                let guilds = serde_json::from_str::<Ready>(data.get())
+                    .map_or(0, |ready| ready.guilds.len() as u32);
                 let expected = self.guilds_expected.fetch_add(guilds, Ordering::Relaxed) + guilds;
                 let ready = self.ready.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::info!(
@@ -333,12 +363,26 @@ impl Progress {
 /// One shard's pipeline, in its own task: raw dispatch -> skip -> typed event -> consumers.
 pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     let id = shard.id();
-    let ctx = Context::new(ShardContext::new(shard.state(), shard.sender()), runtime.http.clone());
+    let ctx = Context::with_members(
+        ShardContext::new(shard.state(), shard.sender()),
+        runtime.http.clone(),
+        Arc::clone(&runtime.members),
+    );
     let group = &runtime.group;
     loop {
         let event = match shard.next_event().await {
             Ok(ShardEvent::Dispatch { seq: _, name, data }) => {
                 runtime.progress.observe(name, data);
+                if name == "GUILD_MEMBERS_CHUNK" && runtime.members.any_pending() {
+                    let event = Event::from_dispatch(name, data);
+                    let ours = matches!(&event, Event::GuildMembersChunk(chunk) if runtime.members.feed(chunk));
+                    if !ours || group.wants(EventKind::GuildMembersChunk) {
+                        group
+                            .dispatch(&ctx, event, EventKeys::scan(name, data))
+                            .await;
+                    }
+                    continue;
+                }
                 let wanted = match EventKind::from_name(name) {
                     Some(kind) => group.wants(kind),
                     None => group.wants(EventKind::Unknown),
@@ -346,16 +390,28 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
                 if !wanted {
                     continue; // skipped at the envelope: no payload parsed
                 }
-                let keys = if group.needs_keys() { EventKeys::scan(name, data) } else { EventKeys::default() };
+                let keys = if group.needs_keys() {
+                    EventKeys::scan(name, data)
+                } else {
+                    EventKeys::default()
+                };
                 let event = Event::from_dispatch(name, data);
                 group.dispatch(&ctx, event, keys).await;
                 continue;
             }
-            Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected { shard_id: id.number }),
+            Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected {
+                shard_id: id.number,
+            }),
             Ok(ShardEvent::Disconnected { code, will_resume }) => {
-                Event::ShardDisconnected(crate::event::ShardDisconnected { shard_id: id.number, code, will_resume })
+                Event::ShardDisconnected(crate::event::ShardDisconnected {
+                    shard_id: id.number,
+                    code,
+                    will_resume,
+                })
             }
-            Ok(ShardEvent::Resumed) => Event::ShardResumed(crate::event::ShardResumed { shard_id: id.number }),
+            Ok(ShardEvent::Resumed) => Event::ShardResumed(crate::event::ShardResumed {
+                shard_id: id.number,
+            }),
             Err(err) => {
                 if matches!(err.kind(), crate::gateway::GatewayErrorKind::Closed) {
                     tracing::info!(shard = %id, "shard stopped");

@@ -58,7 +58,10 @@ pub struct ConsumerOptions {
 impl ConsumerOptions {
     /// The given tasking, no bound.
     pub fn tasking(tasking: Tasking) -> Self {
-        Self { tasking, max_in_flight: None }
+        Self {
+            tasking,
+            max_in_flight: None,
+        }
     }
 
     /// Bounds the handlers in flight.
@@ -99,15 +102,23 @@ impl EventKeys {
             return Self::default();
         };
         let own_id = keys.id;
-        if name.starts_with("GUILD_") && matches!(name, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE") {
-            return Self { guild_id: own_id.map(Id::cast), channel_id: None };
+        if name.starts_with("GUILD_")
+            && matches!(name, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE")
+        {
+            return Self {
+                guild_id: own_id.map(Id::cast),
+                channel_id: None,
+            };
         }
         let channel_id = if name.starts_with("CHANNEL_") || name.starts_with("THREAD_") {
             keys.channel_id.or(own_id)
         } else {
             keys.channel_id
         };
-        Self { guild_id: keys.guild_id, channel_id }
+        Self {
+            guild_id: keys.guild_id,
+            channel_id,
+        }
     }
 }
 
@@ -235,7 +246,13 @@ impl ConsumerGroup {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.0.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .0
+                .snapshot
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Adds a consumer with the default options (a task per event, no bound).
@@ -257,7 +274,9 @@ impl ConsumerGroup {
             intents: C::INTENTS,
             consumer: Arc::new(Holder(consumer)),
             tasking: options.tasking,
-            permits: options.max_in_flight.map(|max| Arc::new(Semaphore::new(max))),
+            permits: options
+                .max_in_flight
+                .map(|max| Arc::new(Semaphore::new(max))),
             queues: matches!(options.tasking, Tasking::Ordered(_))
                 .then(|| Arc::new(Queues::new(Arc::clone(&self.0.stats.panics)))),
         };
@@ -278,7 +297,11 @@ impl ConsumerGroup {
 
     /// Rebuilds the snapshot after a change of consumers or subscriptions.
     pub(super) fn update(&self, change: impl FnOnce(&mut Vec<Registered>)) {
-        let mut guard = self.0.snapshot.write().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self
+            .0
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut consumers = guard.consumers.clone();
         change(&mut consumers);
         let subscribed = self
@@ -287,13 +310,28 @@ impl ConsumerGroup {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .fold(EventSet::EMPTY, |set, subscriber| set.union(subscriber.events));
-        let events = consumers.iter().fold(subscribed, |set, registered| set.union(registered.events));
-        let intents = consumers.iter().fold(Intents::empty(), |set, registered| set | registered.intents);
-        let needs_keys = consumers
+            .fold(EventSet::EMPTY, |set, subscriber| {
+                set.union(subscriber.events)
+            });
+        let events = consumers
             .iter()
-            .any(|registered| matches!(registered.tasking, Tasking::Ordered(OrderKey::Channel | OrderKey::Guild)));
-        *guard = Arc::new(Snapshot { consumers, events, intents, needs_keys, subscribed });
+            .fold(subscribed, |set, registered| set.union(registered.events));
+        let intents = consumers
+            .iter()
+            .fold(Intents::empty(), |set, registered| set | registered.intents);
+        let needs_keys = consumers.iter().any(|registered| {
+            matches!(
+                registered.tasking,
+                Tasking::Ordered(OrderKey::Channel | OrderKey::Guild)
+            )
+        });
+        *guard = Arc::new(Snapshot {
+            consumers,
+            events,
+            intents,
+            needs_keys,
+            subscribed,
+        });
     }
 
     /// The events some consumer or subscription handles: the gateway parses only these.
@@ -362,7 +400,10 @@ impl ConsumerGroup {
             return;
         }
         let event = if snapshot.subscribed.contains(kind) {
-            let consumers_want = snapshot.consumers.iter().any(|registered| registered.events.contains(kind));
+            let consumers_want = snapshot
+                .consumers
+                .iter()
+                .any(|registered| registered.events.contains(kind));
             match self.feed_subscribers(kind, event, consumers_want) {
                 Some(event) => event,
                 None => return,
@@ -370,11 +411,16 @@ impl ConsumerGroup {
         } else {
             event
         };
-        let takers: Vec<&Registered> =
-            snapshot.consumers.iter().filter(|registered| registered.events.contains(kind)).collect();
+        let takers: Vec<&Registered> = snapshot
+            .consumers
+            .iter()
+            .filter(|registered| registered.events.contains(kind))
+            .collect();
         let mut share = crate::__private::Share::new(event, takers.len());
         for registered in takers {
-            let Some(future) = registered.consumer.dispatch(ctx, share.next()) else { continue };
+            let Some(future) = registered.consumer.dispatch(ctx, share.next()) else {
+                continue;
+            };
             stats.handlers.fetch_add(1, Ordering::Relaxed);
             let permit = match &registered.permits {
                 Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
@@ -406,13 +452,23 @@ impl ConsumerGroup {
 
     /// Sends the event to the subscriptions that want it; returns it for the consumers (or `None` when
     /// no consumer wants it).
-    fn feed_subscribers(&self, kind: EventKind, event: Event, consumers_want: bool) -> Option<Event> {
-        let mut subscribers = self.0.subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+    fn feed_subscribers(
+        &self,
+        kind: EventKind,
+        event: Event,
+        consumers_want: bool,
+    ) -> Option<Event> {
+        let mut subscribers = self
+            .0
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let before = subscribers.len();
         subscribers.retain(|subscriber| !subscriber.tx.is_closed());
         let mut event = Some(event);
-        let wanting: Vec<usize> =
-            (0..subscribers.len()).filter(|index| subscribers[*index].events.contains(kind)).collect();
+        let wanting: Vec<usize> = (0..subscribers.len())
+            .filter(|index| subscribers[*index].events.contains(kind))
+            .collect();
         for (position, index) in wanting.iter().enumerate() {
             let last = position + 1 == wanting.len() && !consumers_want;
             let payload = if last { event.take() } else { event.clone() };
@@ -438,9 +494,18 @@ async fn guard(
     panics: Arc<AtomicU64>,
 ) {
     let span = tracing::error_span!("handler", event = kind.name(), shard);
-    if let Err(panic) = AssertUnwindSafe(future).catch_unwind().instrument(span).await {
+    if let Err(panic) = AssertUnwindSafe(future)
+        .catch_unwind()
+        .instrument(span)
+        .await
+    {
         panics.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(event = kind.name(), shard, panic = panic_message(&*panic), "event handler panicked");
+        tracing::error!(
+            event = kind.name(),
+            shard,
+            panic = panic_message(&*panic),
+            "event handler panicked"
+        );
     }
     drop(permit);
 }

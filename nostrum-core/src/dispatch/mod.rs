@@ -8,7 +8,9 @@ mod subscribe;
 #[cfg(test)]
 mod tests;
 
-pub use group::{ConsumerGroup, ConsumerId, ConsumerOptions, DispatchStats, EventKeys, OrderKey, Tasking};
+pub use group::{
+    ConsumerGroup, ConsumerId, ConsumerOptions, DispatchStats, EventKeys, OrderKey, Tasking,
+};
 pub use subscribe::Subscription;
 
 use std::any::Any;

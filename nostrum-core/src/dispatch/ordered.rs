@@ -19,7 +19,10 @@ pub(super) struct Queues {
 
 impl Queues {
     pub(super) fn new(panics: Arc<AtomicU64>) -> Self {
-        Self { workers: Arc::default(), _panics: panics }
+        Self {
+            workers: Arc::default(),
+            _panics: panics,
+        }
     }
 
     /// Queues `job` behind the earlier jobs of `key`. Returns whether a worker task was spawned.

@@ -35,7 +35,11 @@ impl Subscription {
     }
 
     /// The first event that `predicate` accepts, within `timeout`.
-    pub async fn wait_for(&mut self, timeout: Duration, mut predicate: impl FnMut(&Event) -> bool) -> Option<Event> {
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut predicate: impl FnMut(&Event) -> bool,
+    ) -> Option<Event> {
         tokio::time::timeout(timeout, async {
             while let Some(event) = self.rx.recv().await {
                 if predicate(&event) {

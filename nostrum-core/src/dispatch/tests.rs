@@ -26,7 +26,10 @@ fn resumed() -> Event {
 }
 
 fn keys(channel: u64) -> EventKeys {
-    EventKeys { guild_id: None, channel_id: Some(Id::new(channel)) }
+    EventKeys {
+        guild_id: None,
+        channel_id: Some(Id::new(channel)),
+    }
 }
 
 #[derive(Default)]
@@ -64,7 +67,10 @@ async fn a_consumer_receives_exactly_what_it_handles_and_the_no_op_arm_spawns_no
     let stats = group.stats();
     assert_eq!(stats.events, 20);
     assert_eq!(stats.handlers, 10, "the no-op arm starts no handler");
-    assert_eq!(stats.tasks_spawned, 10, "one task per handled event, none for the others");
+    assert_eq!(
+        stats.tasks_spawned, 10,
+        "one task per handled event, none for the others"
+    );
 }
 
 struct Sleeper {
@@ -87,13 +93,19 @@ impl Sleeper {
 async fn per_event_a_sleeping_handler_does_not_delay_the_next_event() {
     let done = Arc::new(Mutex::new(Vec::new()));
     let group = ConsumerGroup::new();
-    group.join(Sleeper { done: Arc::clone(&done) });
+    group.join(Sleeper {
+        done: Arc::clone(&done),
+    });
     let ctx = ctx();
     let start = tokio::time::Instant::now();
     group.dispatch(&ctx, typing(1), EventKeys::default()).await;
     group.dispatch(&ctx, typing(2), EventKeys::default()).await;
     settle().await;
-    assert_eq!(*done.lock().unwrap(), ["fast"], "the second event ran while the first slept");
+    assert_eq!(
+        *done.lock().unwrap(),
+        ["fast"],
+        "the second event ran while the first slept"
+    );
     assert!(start.elapsed() < Duration::from_secs(1));
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(*done.lock().unwrap(), ["fast", "sleep"]);
@@ -116,7 +128,9 @@ impl Panicker {
 #[tokio::test]
 async fn ten_thousand_panicking_handlers_leave_the_consumer_serving() {
     let group = ConsumerGroup::new();
-    let panicker = Arc::new(Panicker { calls: AtomicUsize::new(0) });
+    let panicker = Arc::new(Panicker {
+        calls: AtomicUsize::new(0),
+    });
     group.join_arc(Arc::clone(&panicker), ConsumerOptions::default());
     let ctx = ctx();
     for _ in 0..10_000 {
@@ -129,7 +143,11 @@ async fn ten_thousand_panicking_handlers_leave_the_consumer_serving() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(panicker.calls.load(Ordering::SeqCst), 10_001, "it still serves after 10,000 panics");
+    assert_eq!(
+        panicker.calls.load(Ordering::SeqCst),
+        10_001,
+        "it still serves after 10,000 panics"
+    );
     assert_eq!(group.stats().panics, 10_000);
 }
 
@@ -146,7 +164,10 @@ impl Recorder {
         self.max_running.fetch_max(running, Ordering::SeqCst);
         let delay = typing.timestamp % 3;
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        self.seen.lock().unwrap().push((typing.channel_id.get(), typing.user_id.get()));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((typing.channel_id.get(), typing.user_id.get()));
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -154,14 +175,24 @@ impl Recorder {
 #[tokio::test(start_paused = true)]
 async fn ordered_keeps_per_key_order_while_keys_overlap() {
     let group = ConsumerGroup::new();
-    let recorder = Arc::new(Recorder { seen: Mutex::default(), running: AtomicUsize::new(0), max_running: AtomicUsize::new(0) });
-    group.join_arc(Arc::clone(&recorder), ConsumerOptions::tasking(Tasking::Ordered(OrderKey::Channel)));
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::default(),
+        running: AtomicUsize::new(0),
+        max_running: AtomicUsize::new(0),
+    });
+    group.join_arc(
+        Arc::clone(&recorder),
+        ConsumerOptions::tasking(Tasking::Ordered(OrderKey::Channel)),
+    );
     assert!(group.needs_keys());
     let ctx = ctx();
     let mut rng = fastrand::Rng::with_seed(7);
     for n in 1..=10_000u64 {
         let channel = rng.u64(1..=8);
-        let raw = format!(r#"{{"channel_id":"{channel}","user_id":"{n}","timestamp":{}}}"#, rng.u64(0..1000));
+        let raw = format!(
+            r#"{{"channel_id":"{channel}","user_id":"{n}","timestamp":{}}}"#,
+            rng.u64(0..1000)
+        );
         let event = Event::from_dispatch("TYPING_START", &RawValue::from_string(raw).unwrap());
         group.dispatch(&ctx, event, keys(channel)).await;
     }
@@ -174,18 +205,33 @@ async fn ordered_keeps_per_key_order_while_keys_overlap() {
     let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 10_000, "every event ran");
     for channel in 1..=8 {
-        let order: Vec<u64> = seen.iter().filter(|(c, _)| *c == channel).map(|(_, n)| *n).collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "channel {channel} ran out of order");
+        let order: Vec<u64> = seen
+            .iter()
+            .filter(|(c, _)| *c == channel)
+            .map(|(_, n)| *n)
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "channel {channel} ran out of order"
+        );
     }
-    assert!(recorder.max_running.load(Ordering::SeqCst) > 1, "different keys ran in parallel");
+    assert!(
+        recorder.max_running.load(Ordering::SeqCst) > 1,
+        "different keys ran in parallel"
+    );
 }
 
 #[tokio::test]
 async fn inline_runs_before_dispatch_returns() {
     let group = ConsumerGroup::new();
     let counter = Arc::new(Counter::default());
-    group.join_arc(Arc::clone(&counter), ConsumerOptions::tasking(Tasking::Inline));
-    group.dispatch(&ctx(), typing(1), EventKeys::default()).await;
+    group.join_arc(
+        Arc::clone(&counter),
+        ConsumerOptions::tasking(Tasking::Inline),
+    );
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
     assert_eq!(counter.typing.load(Ordering::SeqCst), 1);
     assert_eq!(group.stats().tasks_spawned, 0);
 }
@@ -197,27 +243,47 @@ async fn consumers_join_and_leave_at_run_time() {
     let second = Arc::new(Counter::default());
     let inline = ConsumerOptions::tasking(Tasking::Inline);
     let first_id = group.join_arc(Arc::clone(&first), inline);
-    group.dispatch(&ctx(), typing(1), EventKeys::default()).await;
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
     let second_id = group.join_arc(Arc::clone(&second), inline);
-    group.dispatch(&ctx(), typing(1), EventKeys::default()).await;
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
     assert!(group.leave(first_id));
     assert!(!group.leave(first_id));
-    group.dispatch(&ctx(), typing(1), EventKeys::default()).await;
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
     assert_eq!(first.typing.load(Ordering::SeqCst), 2);
     assert_eq!(second.typing.load(Ordering::SeqCst), 2);
     assert!(group.leave(second_id));
-    assert!(!group.wants(EventKind::TypingStart), "nobody handles it any more");
+    assert!(
+        !group.wants(EventKind::TypingStart),
+        "nobody handles it any more"
+    );
 }
 
 #[tokio::test]
 async fn a_bound_on_in_flight_handlers_makes_dispatch_wait() {
     let group = ConsumerGroup::new();
     let done = Arc::new(Mutex::new(Vec::new()));
-    group.join_with(Sleeper { done: Arc::clone(&done) }, ConsumerOptions::default().max_in_flight(1));
+    group.join_with(
+        Sleeper {
+            done: Arc::clone(&done),
+        },
+        ConsumerOptions::default().max_in_flight(1),
+    );
     let ctx = ctx();
     group.dispatch(&ctx, typing(1), EventKeys::default()).await; // sleeps 3 s, holds the only permit
-    let second = tokio::time::timeout(Duration::from_millis(200), group.dispatch(&ctx, typing(2), EventKeys::default()));
-    assert!(second.await.is_err(), "the second dispatch waits for a permit");
+    let second = tokio::time::timeout(
+        Duration::from_millis(200),
+        group.dispatch(&ctx, typing(2), EventKeys::default()),
+    );
+    assert!(
+        second.await.is_err(),
+        "the second dispatch waits for a permit"
+    );
 }
 
 #[tokio::test]
@@ -227,7 +293,10 @@ async fn subscriptions_get_what_they_asked_for() {
     assert!(group.wants(EventKind::TypingStart));
     let waiter = tokio::spawn(async move {
         subscription
-            .wait_for(Duration::from_secs(5), |event| matches!(event, Event::TypingStart(t) if t.channel_id.get() == 3))
+            .wait_for(
+                Duration::from_secs(5),
+                |event| matches!(event, Event::TypingStart(t) if t.channel_id.get() == 3),
+            )
             .await
     });
     tokio::task::yield_now().await;
@@ -238,7 +307,10 @@ async fn subscriptions_get_what_they_asked_for() {
     let event = waiter.await.unwrap().expect("the awaited event");
     assert_eq!(event.kind(), EventKind::TypingStart);
     settle().await;
-    assert!(!group.wants(EventKind::TypingStart), "a dropped subscription unsubscribes");
+    assert!(
+        !group.wants(EventKind::TypingStart),
+        "a dropped subscription unsubscribes"
+    );
 }
 
 struct Both {
@@ -267,10 +339,17 @@ impl Both {
 #[tokio::test]
 async fn several_handlers_of_one_event_each_run_and_on_event_takes_the_rest() {
     let group = ConsumerGroup::new();
-    let both = Arc::new(Both { a: Counter::default(), log: Mutex::default() });
+    let both = Arc::new(Both {
+        a: Counter::default(),
+        log: Mutex::default(),
+    });
     group.join_arc(Arc::clone(&both), ConsumerOptions::tasking(Tasking::Inline));
-    group.dispatch(&ctx(), typing(1), EventKeys::default()).await;
-    group.dispatch(&ctx(), resumed(), EventKeys::default()).await;
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
+    group
+        .dispatch(&ctx(), resumed(), EventKeys::default())
+        .await;
     let mut log = both.log.lock().unwrap().clone();
     log.sort_unstable();
     assert_eq!(log, ["first", "second"]);
@@ -287,22 +366,41 @@ struct Cogs {
 #[tokio::test]
 async fn derived_consumers_give_each_field_its_events() {
     let done = Arc::new(Mutex::new(Vec::new()));
-    let cogs = Arc::new(Cogs { counter: Counter::default(), sleeper: Sleeper { done: Arc::clone(&done) } });
+    let cogs = Arc::new(Cogs {
+        counter: Counter::default(),
+        sleeper: Sleeper {
+            done: Arc::clone(&done),
+        },
+    });
     let group = ConsumerGroup::new();
     group.join_arc(Arc::clone(&cogs), ConsumerOptions::tasking(Tasking::Inline));
-    group.dispatch(&ctx(), typing(2), EventKeys::default()).await;
+    group
+        .dispatch(&ctx(), typing(2), EventKeys::default())
+        .await;
     assert_eq!(cogs.counter.typing.load(Ordering::SeqCst), 1);
     assert_eq!(*done.lock().unwrap(), ["fast"]);
-    assert_eq!(<Cogs as Consumer>::EVENTS, EventSet::EMPTY.with(EventKind::TypingStart));
+    assert_eq!(
+        <Cogs as Consumer>::EVENTS,
+        EventSet::EMPTY.with(EventKind::TypingStart)
+    );
 }
 
 #[test]
 fn keys_come_from_the_raw_payload() {
     let raw = RawValue::from_string(r#"{"id":"9","guild_id":"4","name":"x"}"#.into()).unwrap();
     let keys = EventKeys::scan("CHANNEL_UPDATE", &raw);
-    assert_eq!((keys.guild_id.map(Id::get), keys.channel_id.map(Id::get)), (Some(4), Some(9)));
-    let keys = EventKeys::scan("GUILD_UPDATE", &RawValue::from_string(r#"{"id":"4"}"#.into()).unwrap());
+    assert_eq!(
+        (keys.guild_id.map(Id::get), keys.channel_id.map(Id::get)),
+        (Some(4), Some(9))
+    );
+    let keys = EventKeys::scan(
+        "GUILD_UPDATE",
+        &RawValue::from_string(r#"{"id":"4"}"#.into()).unwrap(),
+    );
     assert_eq!(keys.guild_id.map(Id::get), Some(4));
-    let keys = EventKeys::scan("MESSAGE_CREATE", &RawValue::from_string(r#"{"id":"1","channel_id":"2"}"#.into()).unwrap());
+    let keys = EventKeys::scan(
+        "MESSAGE_CREATE",
+        &RawValue::from_string(r#"{"id":"1","channel_id":"2"}"#.into()).unwrap(),
+    );
     assert_eq!(keys.channel_id.map(Id::get), Some(2));
 }

@@ -27,14 +27,20 @@ impl Event {
                 }
             },
             _ => {
-                tracing::warn!(event = name, "unknown dispatch; delivered as Event::Unknown");
+                tracing::warn!(
+                    event = name,
+                    "unknown dispatch; delivered as Event::Unknown"
+                );
                 Self::unknown(name, raw)
             }
         }
     }
 
     fn unknown(name: &str, raw: &RawValue) -> Self {
-        Self::Unknown { name: name.into(), raw: raw.to_owned() }
+        Self::Unknown {
+            name: name.into(),
+            raw: raw.to_owned(),
+        }
     }
 
     /// The event's name: Discord's for dispatches (`MESSAGE_CREATE`), the dispatch's own for
@@ -55,17 +61,32 @@ mod tests {
     fn names_round_trip() {
         for kind in EventKind::ALL {
             assert_eq!(EventKind::from_name(kind.name()), Some(kind));
-            assert_eq!(EventKind::from_handler_name(kind.handler_name()), Some(kind));
-            assert_eq!(kind.handler_name(), format!("on_{}", kind.name().to_ascii_lowercase()));
+            assert_eq!(
+                EventKind::from_handler_name(kind.handler_name()),
+                Some(kind)
+            );
+            assert_eq!(
+                kind.handler_name(),
+                format!("on_{}", kind.name().to_ascii_lowercase())
+            );
         }
-        assert_eq!(EventKind::MessageReactionAdd.handler_name(), "on_message_reaction_add");
+        assert_eq!(
+            EventKind::MessageReactionAdd.handler_name(),
+            "on_message_reaction_add"
+        );
         assert_eq!(EventKind::from_name("NOT_AN_EVENT"), None);
     }
 
     #[test]
     fn intents_follow_the_docs() {
-        assert_eq!(EventKind::MessageCreate.intents(), Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES);
-        assert_eq!(EventKind::PresenceUpdate.intents(), Intents::GUILD_PRESENCES);
+        assert_eq!(
+            EventKind::MessageCreate.intents(),
+            Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES
+        );
+        assert_eq!(
+            EventKind::PresenceUpdate.intents(),
+            Intents::GUILD_PRESENCES
+        );
         assert!(EventKind::Ready.intents().is_empty());
         assert!(EventKind::InteractionCreate.intents().is_empty());
     }
@@ -77,7 +98,9 @@ mod tests {
         assert!(matches!(&event, Event::Unknown { name, .. } if &**name == "SOMETHING_NEW"));
         assert_eq!(event.kind(), EventKind::Unknown);
         let event = Event::from_dispatch("MESSAGE_CREATE", &raw);
-        assert!(matches!(&event, Event::Unknown { name, raw } if &**name == "MESSAGE_CREATE" && raw.get() == r#"{"x":1}"#));
+        assert!(
+            matches!(&event, Event::Unknown { name, raw } if &**name == "MESSAGE_CREATE" && raw.get() == r#"{"x":1}"#)
+        );
         assert_eq!(event.name(), "MESSAGE_CREATE");
     }
 }

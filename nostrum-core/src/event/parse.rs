@@ -47,7 +47,9 @@ pub(crate) fn fill_defaults(value: &mut Value) -> bool {
             }
             changed | fill_object(map)
         }
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| fill_defaults(item) | changed),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| fill_defaults(item) | changed),
         _ => false,
     }
 }
@@ -64,10 +66,14 @@ fn insert(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
 fn fill_object(map: &mut Map<String, Value>) -> bool {
     let mut changed = false;
     let keys = |list: &[&str]| list.iter().all(|key| map.contains_key(*key));
-    let is_member = map.contains_key("roles") && (map.contains_key("joined_at") || map.contains_key("user"));
-    let is_message = keys(&["id", "channel_id"]) && (map.contains_key("author") || map.contains_key("embeds"));
+    let is_member =
+        map.contains_key("roles") && (map.contains_key("joined_at") || map.contains_key("user"));
+    let is_message =
+        keys(&["id", "channel_id"]) && (map.contains_key("author") || map.contains_key("embeds"));
     let is_interaction = keys(&["application_id", "token", "type"]);
-    let is_role = keys(&["permissions", "position", "name"]) && !map.contains_key("joined_at") && !map.contains_key("type");
+    let is_role = keys(&["permissions", "position", "name"])
+        && !map.contains_key("joined_at")
+        && !map.contains_key("type");
     let is_guild = map.contains_key("verification_level") || map.contains_key("premium_tier");
     let is_user = keys(&["username", "id"]);
     // A member: `roles` and `joined_at`.
@@ -107,7 +113,14 @@ fn fill_object(map: &mut Map<String, Value>) -> bool {
     }
     // A message (partial MESSAGE_UPDATEs omit the lists).
     if is_message {
-        for list in ["attachments", "embeds", "mentions", "mention_roles", "components", "sticker_items"] {
+        for list in [
+            "attachments",
+            "embeds",
+            "mentions",
+            "mention_roles",
+            "components",
+            "sticker_items",
+        ] {
             changed |= insert(map, list, Value::Array(Vec::new()));
         }
         changed |= insert(map, "mention_everyone", Value::Bool(false));
@@ -135,7 +148,10 @@ mod tests {
     fn a_member_without_flags_parses_with_the_default() {
         let raw = r#"{"user":{"id":"1","username":"a","discriminator":"0","avatar":null},
             "roles":[],"joined_at":"2021-01-01T00:00:00.000000+00:00","deaf":false,"mute":false}"#;
-        assert!(serde_json::from_str::<Member>(raw).is_err(), "twilight-model wants `flags`");
+        assert!(
+            serde_json::from_str::<Member>(raw).is_err(),
+            "twilight-model wants `flags`"
+        );
         let member: Member = payload(EventKind::GuildMemberAdd, raw).expect("lenient parse");
         assert_eq!(member.flags.bits(), 0);
     }

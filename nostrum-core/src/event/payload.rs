@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use crate::cache::model::{
-    CachedChannel, CachedEmoji, CachedGuild, CachedMember, CachedMessage, CachedPresence, CachedRole,
-    CachedSticker, CachedVoiceState,
+    CachedChannel, CachedEmoji, CachedGuild, CachedMember, CachedMessage, CachedPresence,
+    CachedRole, CachedSticker, CachedVoiceState,
 };
 pub use twilight_model::application::command::permissions::GuildCommandPermissions;
 pub use twilight_model::application::interaction::Interaction;
@@ -14,13 +14,14 @@ pub use twilight_model::channel::message::Message;
 pub use twilight_model::channel::{Channel, StageInstance};
 pub use twilight_model::gateway::GatewayReaction;
 pub use twilight_model::gateway::payload::incoming::{
-    AutoModerationActionExecution, BanAdd, BanRemove, ChannelPinsUpdate, GuildAuditLogEntryCreate, GuildCreate,
-    GuildDelete, GuildEmojisUpdate, GuildIntegrationsUpdate, GuildScheduledEventUserAdd,
-    GuildScheduledEventUserRemove, GuildStickersUpdate, IntegrationDelete, InviteCreate, InviteDelete, MemberAdd,
-    MemberChunk, MemberRemove, MemberUpdate, MessageDelete, MessageDeleteBulk, MessagePollVoteAdd,
-    MessagePollVoteRemove, ReactionRemoveAll, ReactionRemoveEmoji, Ready, RoleCreate, RoleDelete, RoleUpdate,
-    ThreadDelete, ThreadListSync, ThreadMemberUpdate, ThreadMembersUpdate, TypingStart, VoiceServerUpdate,
-    WebhooksUpdate,
+    AutoModerationActionExecution, BanAdd, BanRemove, ChannelPinsUpdate, GuildAuditLogEntryCreate,
+    GuildCreate, GuildDelete, GuildEmojisUpdate, GuildIntegrationsUpdate,
+    GuildScheduledEventUserAdd, GuildScheduledEventUserRemove, GuildStickersUpdate,
+    IntegrationDelete, InviteCreate, InviteDelete, MemberAdd, MemberChunk, MemberRemove,
+    MemberUpdate, MessageDelete, MessageDeleteBulk, MessagePollVoteAdd, MessagePollVoteRemove,
+    ReactionRemoveAll, ReactionRemoveEmoji, Ready, RoleCreate, RoleDelete, RoleUpdate,
+    ThreadDelete, ThreadListSync, ThreadMemberUpdate, ThreadMembersUpdate, TypingStart,
+    VoiceServerUpdate, WebhooksUpdate,
 };
 pub use twilight_model::gateway::presence::Presence;
 pub use twilight_model::guild::auto_moderation::AutoModerationRule;
@@ -30,7 +31,9 @@ pub use twilight_model::user::CurrentUser;
 pub use twilight_model::voice::VoiceState;
 
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, UserMarker};
+use twilight_model::id::marker::{
+    ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, UserMarker,
+};
 
 /// An update: the cached value from before the event (when the cache held it) beside the new payload.
 #[derive(Clone, Debug, PartialEq)]

@@ -25,7 +25,11 @@ impl EventSet {
     /// No kinds.
     pub const EMPTY: Self = Self(0);
     /// Every kind.
-    pub const ALL: Self = Self(if EventKind::COUNT == 128 { u128::MAX } else { (1 << EventKind::COUNT) - 1 });
+    pub const ALL: Self = Self(if EventKind::COUNT == 128 {
+        u128::MAX
+    } else {
+        (1 << EventKind::COUNT) - 1
+    });
 
     const fn bit(kind: EventKind) -> u128 {
         1 << kind as u8
@@ -91,7 +95,9 @@ impl EventSet {
 
     /// The kinds in the set, in table order.
     pub fn iter(self) -> impl Iterator<Item = EventKind> {
-        EventKind::ALL.into_iter().filter(move |kind| self.contains(*kind))
+        EventKind::ALL
+            .into_iter()
+            .filter(move |kind| self.contains(*kind))
     }
 }
 
@@ -103,7 +109,9 @@ impl FromIterator<EventKind> for EventSet {
 
 impl fmt::Debug for EventSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(EventKind::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(EventKind::name))
+            .finish()
     }
 }
 
@@ -121,12 +129,19 @@ mod tests {
         }
         assert_eq!(set, EventSet::ALL);
         assert_eq!(EventSet::ALL.len(), EventKind::COUNT);
-        assert_eq!(EventSet::ALL.iter().collect::<Vec<_>>(), EventKind::ALL.to_vec());
+        assert_eq!(
+            EventSet::ALL.iter().collect::<Vec<_>>(),
+            EventKind::ALL.to_vec()
+        );
     }
 
     #[test]
     fn intents_are_the_union() {
-        const SET: EventSet = EventSet::from_kinds(&[EventKind::MessageCreate, EventKind::GuildMemberAdd]);
-        assert_eq!(SET.intents(), Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::GUILD_MEMBERS);
+        const SET: EventSet =
+            EventSet::from_kinds(&[EventKind::MessageCreate, EventKind::GuildMemberAdd]);
+        assert_eq!(
+            SET.intents(),
+            Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::GUILD_MEMBERS
+        );
     }
 }

@@ -38,12 +38,20 @@ pub enum HttpErrorKind {
 
 impl HttpError {
     pub(crate) fn validation(message: impl Into<String>) -> Self {
-        Self { kind: HttpErrorKind::Validation { message: message.into() }, source: None }
+        Self {
+            kind: HttpErrorKind::Validation {
+                message: message.into(),
+            },
+            source: None,
+        }
     }
 
     pub(crate) fn request(_path: &str, err: reqwest::Error) -> Self {
         // reqwest's error carries the URL; webhook tokens in URLs are stripped.
-        Self { kind: HttpErrorKind::Request, source: Some(Box::new(err.without_url())) }
+        Self {
+            kind: HttpErrorKind::Request,
+            source: Some(Box::new(err.without_url())),
+        }
     }
 
     pub(crate) fn status(status: u16, body: &[u8]) -> Self {
@@ -56,13 +64,27 @@ impl HttpError {
             #[serde(default)]
             errors: Option<serde_json::Value>,
         }
-        let body: Body = serde_json::from_slice(body)
-            .unwrap_or(Body { code: 0, message: String::from_utf8_lossy(body).chars().take(200).collect(), errors: None });
-        Self { kind: HttpErrorKind::Status { status, code: body.code, message: body.message, errors: body.errors }, source: None }
+        let body: Body = serde_json::from_slice(body).unwrap_or(Body {
+            code: 0,
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
+            errors: None,
+        });
+        Self {
+            kind: HttpErrorKind::Status {
+                status,
+                code: body.code,
+                message: body.message,
+                errors: body.errors,
+            },
+            source: None,
+        }
     }
 
     pub(crate) fn json(err: serde_json::Error) -> Self {
-        Self { kind: HttpErrorKind::Json, source: Some(Box::new(err)) }
+        Self {
+            kind: HttpErrorKind::Json,
+            source: Some(Box::new(err)),
+        }
     }
 
     /// Why it failed.
@@ -80,8 +102,15 @@ impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             HttpErrorKind::Validation { message } => write!(f, "invalid request: {message}"),
-            HttpErrorKind::Request => f.write_str("the request could not be sent or its answer not read"),
-            HttpErrorKind::Status { status, code, message, .. } => {
+            HttpErrorKind::Request => {
+                f.write_str("the request could not be sent or its answer not read")
+            }
+            HttpErrorKind::Status {
+                status,
+                code,
+                message,
+                ..
+            } => {
                 write!(f, "Discord answered {status}: {message} (code {code})")
             }
             HttpErrorKind::Json => f.write_str("Discord's answer was not the JSON expected"),
@@ -91,7 +120,9 @@ impl fmt::Display for HttpError {
 
 impl Error for HttpError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source.as_ref().map(|source| &**source as &(dyn Error + 'static))
+        self.source
+            .as_ref()
+            .map(|source| &**source as &(dyn Error + 'static))
     }
 }
 
@@ -104,11 +135,26 @@ mod tests {
         let err = HttpError::status(404, br#"{"message":"Unknown Channel","code":10003}"#);
         assert_eq!(
             err.kind(),
-            &HttpErrorKind::Status { status: 404, code: 10003, message: "Unknown Channel".into(), errors: None }
+            &HttpErrorKind::Status {
+                status: 404,
+                code: 10003,
+                message: "Unknown Channel".into(),
+                errors: None
+            }
         );
-        assert_eq!(err.to_string(), "Discord answered 404: Unknown Channel (code 10003)");
+        assert_eq!(
+            err.to_string(),
+            "Discord answered 404: Unknown Channel (code 10003)"
+        );
         let err = HttpError::status(502, b"<html>bad gateway</html>");
-        assert!(matches!(err.kind(), HttpErrorKind::Status { status: 502, code: 0, .. }));
+        assert!(matches!(
+            err.kind(),
+            HttpErrorKind::Status {
+                status: 502,
+                code: 0,
+                ..
+            }
+        ));
     }
 
     #[test]

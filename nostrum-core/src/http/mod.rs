@@ -74,10 +74,18 @@ impl HttpBuilder {
     pub fn build(self) -> Http {
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
-            .user_agent(concat!("DiscordBot (https://example.invalid/nostrum-rs, ", env!("CARGO_PKG_VERSION"), ")"))
+            .user_agent(concat!(
+                "DiscordBot (https://example.invalid/nostrum-rs, ",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            ))
             .build()
             .unwrap_or_default();
-        Http(Arc::new(Inner { client, token: self.token, api_base: self.api_base }))
+        Http(Arc::new(Inner {
+            client,
+            token: self.token,
+            api_base: self.api_base,
+        }))
     }
 }
 
@@ -89,7 +97,11 @@ impl Http {
 
     /// A client to configure; `None` for webhook and interaction routes only.
     pub fn builder(token: Option<Token>) -> HttpBuilder {
-        HttpBuilder { token, api_base: DISCORD_API_BASE.to_owned(), timeout: Duration::from_secs(10) }
+        HttpBuilder {
+            token,
+            api_base: DISCORD_API_BASE.to_owned(),
+            timeout: Duration::from_secs(10),
+        }
     }
 
     /// The base URL in use.
@@ -107,7 +119,8 @@ impl Http {
     /// # Errors
     /// As every request: see [`HttpErrorKind`].
     pub async fn gateway_bot(&self) -> Result<BotConnectionInfo, HttpError> {
-        self.request::<BotConnectionInfo, ()>(Method::GET, "/gateway/bot", None).await
+        self.request::<BotConnectionInfo, ()>(Method::GET, "/gateway/bot", None)
+            .await
     }
 
     /// `GET /users/@me`.
@@ -115,7 +128,8 @@ impl Http {
     /// # Errors
     /// As every request: see [`HttpErrorKind`].
     pub async fn current_user(&self) -> Result<CurrentUser, HttpError> {
-        self.request::<CurrentUser, ()>(Method::GET, "/users/@me", None).await
+        self.request::<CurrentUser, ()>(Method::GET, "/users/@me", None)
+            .await
     }
 
     /// Sends a request to `path` (below `/api/v10`) and parses the answer.
@@ -133,9 +147,15 @@ impl Http {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|err| HttpError::request(path, err))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| HttpError::request(path, err))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|err| HttpError::request(path, err))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| HttpError::request(path, err))?;
         if !status.is_success() {
             return Err(HttpError::status(status.as_u16(), &bytes));
         }

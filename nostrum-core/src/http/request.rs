@@ -41,7 +41,11 @@ pub const MESSAGE_CONTENT_MAX: usize = 2000;
 
 impl<'a> CreateMessage<'a> {
     pub(super) fn new(http: &'a Http, channel_id: Id<ChannelMarker>) -> Self {
-        Self { http, channel_id, body: CreateMessageBody::default() }
+        Self {
+            http,
+            channel_id,
+            body: CreateMessageBody::default(),
+        }
     }
 
     /// The text, at most 2,000 characters.
@@ -58,17 +62,24 @@ impl<'a> CreateMessage<'a> {
 
     /// Reply to a message.
     pub fn reply(mut self, message_id: Id<MessageMarker>) -> Self {
-        self.body.message_reference = Some(MessageReference { message_id, fail_if_not_exists: false });
+        self.body.message_reference = Some(MessageReference {
+            message_id,
+            fail_if_not_exists: false,
+        });
         self
     }
 
     fn validate(&self) -> Result<(), HttpError> {
         match &self.body.content {
-            None => Err(HttpError::validation("a message needs content, an embed, a sticker, a poll or a file")),
-            Some(content) if content.chars().count() > MESSAGE_CONTENT_MAX => Err(HttpError::validation(format!(
-                "content is {} characters long; the most is {MESSAGE_CONTENT_MAX}",
-                content.chars().count()
-            ))),
+            None => Err(HttpError::validation(
+                "a message needs content, an embed, a sticker, a poll or a file",
+            )),
+            Some(content) if content.chars().count() > MESSAGE_CONTENT_MAX => {
+                Err(HttpError::validation(format!(
+                    "content is {} characters long; the most is {MESSAGE_CONTENT_MAX}",
+                    content.chars().count()
+                )))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -82,7 +93,9 @@ impl<'a> IntoFuture for CreateMessage<'a> {
         Box::pin(async move {
             self.validate()?;
             let path = format!("/channels/{}/messages", self.channel_id);
-            self.http.request(Method::POST, &path, Some(&self.body)).await
+            self.http
+                .request(Method::POST, &path, Some(&self.body))
+                .await
         })
     }
 }
@@ -95,9 +108,19 @@ mod tests {
     #[tokio::test]
     async fn validation_fails_on_await_without_sending() {
         let http = Http::builder(None).api_base("http://127.0.0.1:9").build();
-        let err = http.create_message(Id::new(1)).content("x".repeat(2001)).await.unwrap_err();
-        assert!(matches!(err.kind(), HttpErrorKind::Validation { .. }), "{err}");
+        let err = http
+            .create_message(Id::new(1))
+            .content("x".repeat(2001))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), HttpErrorKind::Validation { .. }),
+            "{err}"
+        );
         let err = http.create_message(Id::new(1)).await.unwrap_err();
-        assert!(matches!(err.kind(), HttpErrorKind::Validation { .. }), "{err}");
+        assert!(
+            matches!(err.kind(), HttpErrorKind::Validation { .. }),
+            "{err}"
+        );
     }
 }
