@@ -25,7 +25,10 @@ pub(crate) fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let mut errors = model::Errors::default();
     if !args.is_empty() {
-        errors.push(args.span(), "#[consumer] takes no arguments");
+        errors.add(syn::Error::new_spanned(
+            &args,
+            "#[consumer] takes no arguments",
+        ));
     }
     let item = &parsed.item;
     let model = model::model(&parsed);
@@ -47,9 +50,26 @@ pub(crate) fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
                 errors.add(err);
             }
             let err = errors.finish().err().map(|err| err.to_compile_error());
+            let item = without_duplicate_handlers(&parsed);
             quote!(#item #err)
         }
     }
+}
+
+/// The block without the handlers defined twice: they are reported already and rustc would report
+/// them again.
+fn without_duplicate_handlers(parsed: &parse::Input) -> syn::ItemImpl {
+    let duplicates = model::duplicate_handlers(parsed);
+    let mut item = parsed.item.clone();
+    let mut index = 0;
+    item.items.retain(|impl_item| {
+        let syn::ImplItem::Fn(_) = impl_item else {
+            return true;
+        };
+        index += 1;
+        !duplicates.contains(&(index - 1))
+    });
+    item
 }
 
 fn implementation(item: &syn::ItemImpl, model: &Model) -> TokenStream {

@@ -1,7 +1,6 @@
 //! Validation: turns the parsed block into handlers bound to events, collecting every error with its span.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItemFn, ReturnType, Type};
 
 use crate::parse::{Input, Method};
@@ -57,12 +56,15 @@ pub(crate) fn model(input: &Input) -> Result<Model, syn::Error> {
     for Method { func, on } in &input.methods {
         let name = func.sig.ident.clone();
         let name_str = name.to_string();
-        if let Some(first) = seen_methods.iter().find(|seen| **seen == name) {
-            let _ = first;
-            errors.push(
-                name.span(),
-                format!("the same handler twice: `{name}` is already defined in this block"),
-            );
+        if seen_methods.contains(&name) {
+            // Only handlers: a duplicate ordinary method is rustc's to report. `expand` drops this
+            // definition so that rustc does not report the handler a second time.
+            if is_handler(func, on) {
+                errors.push(
+                    name.span(),
+                    format!("the same handler twice: `{name}` is already defined in this block"),
+                );
+            }
             continue;
         }
         seen_methods.push(name.clone());
@@ -151,6 +153,26 @@ pub(crate) fn model(input: &Input) -> Result<Model, syn::Error> {
     })
 }
 
+/// Whether a method is an event handler: `on_*` or carrying `#[on(..)]`.
+pub(crate) fn is_handler(func: &ImplItemFn, on: &[syn::Result<Ident>]) -> bool {
+    !on.is_empty() || func.sig.ident.to_string().starts_with("on_")
+}
+
+/// The handlers whose name an earlier method of the block already took, as indices into
+/// `input.methods`.
+pub(crate) fn duplicate_handlers(input: &Input) -> Vec<usize> {
+    let methods = &input.methods;
+    (0..methods.len())
+        .filter(|&index| {
+            let Method { func, on } = &methods[index];
+            is_handler(func, on)
+                && methods[..index]
+                    .iter()
+                    .any(|earlier| earlier.func.sig.ident == func.sig.ident)
+        })
+        .collect()
+}
+
 /// Checks `async fn name(&self, [ctx: Context,] payload: T) [-> R]`; returns whether it takes a context
 /// and the payload type.
 fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
@@ -165,14 +187,17 @@ fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
         ok = false;
     }
     if !sig.generics.params.is_empty() {
-        errors.push(
-            sig.generics.span(),
+        errors.add(syn::Error::new_spanned(
+            &sig.generics,
             format!("event handler `{name}` cannot be generic"),
-        );
+        ));
         ok = false;
     }
     if let Some(variadic) = &sig.variadic {
-        errors.push(variadic.span(), "event handlers cannot be variadic");
+        errors.add(syn::Error::new_spanned(
+            variadic,
+            "event handlers cannot be variadic",
+        ));
         ok = false;
     }
     let mut inputs = sig.inputs.iter();
@@ -180,10 +205,10 @@ fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
         Some(FnArg::Receiver(receiver))
             if receiver.reference.is_some() && receiver.mutability.is_none() => {}
         Some(FnArg::Receiver(receiver)) => {
-            errors.push(
-                receiver.span(),
+            errors.add(syn::Error::new_spanned(
+                receiver,
                 format!("event handler `{name}` must take `&self`: handlers run concurrently"),
-            );
+            ));
             ok = false;
         }
         _ => {
@@ -219,7 +244,10 @@ fn signature(func: &ImplItemFn, errors: &mut Errors) -> Option<(bool, Type)> {
     if let ReturnType::Type(_, ty) = &sig.output
         && let Type::ImplTrait(_) = **ty
     {
-        errors.push(ty.span(), "event handlers return `()` or `Result<(), E>`");
+        errors.add(syn::Error::new_spanned(
+            ty,
+            "event handlers return `()` or `Result<(), E>`",
+        ));
         ok = false;
     }
     ok.then_some((takes_ctx, payload))

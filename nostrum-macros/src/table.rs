@@ -377,44 +377,6 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_derive_variants_and_handlers() {
-        let def = by_name("message_reaction_add").unwrap();
-        assert_eq!(def.variant(), "MessageReactionAdd");
-        assert_eq!(def.handler(), "on_message_reaction_add");
-        assert_eq!(
-            by_handler("on_guild_member_update").unwrap().name,
-            "GUILD_MEMBER_UPDATE"
-        );
-    }
-
-    #[test]
-    fn suggests_the_closest_handler() {
-        assert_eq!(
-            closest_handler("on_mesage_create").as_deref(),
-            Some("on_message_create")
-        );
-        assert_eq!(
-            closest_handler("on_guild_membr_updat").as_deref(),
-            Some("on_guild_member_update")
-        );
-        assert_eq!(closest_handler("on_something_else_entirely"), None);
-    }
-
-    #[test]
-    fn names_are_unique() {
-        let mut names: Vec<_> = EVENTS.iter().map(|def| def.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), EVENTS.len());
-        assert_eq!(EVENTS.iter().filter(|def| def.is_dispatch()).count(), 79);
-    }
-}
-
 /// Gateway intents by Discord's name, with their bit.
 pub(crate) const INTENT_BITS: &[(&str, u32)] = &[
     ("GUILDS", 0),
@@ -453,5 +415,43 @@ impl EventDef {
                 1u64 << bit
             })
             .fold(0, |acc, bit| acc | bit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_variants_and_handlers() {
+        let def = by_name("message_reaction_add").unwrap();
+        assert_eq!(def.variant(), "MessageReactionAdd");
+        assert_eq!(def.handler(), "on_message_reaction_add");
+        assert_eq!(
+            by_handler("on_guild_member_update").unwrap().name,
+            "GUILD_MEMBER_UPDATE"
+        );
+    }
+
+    #[test]
+    fn suggests_the_closest_handler() {
+        assert_eq!(
+            closest_handler("on_mesage_create").as_deref(),
+            Some("on_message_create")
+        );
+        assert_eq!(
+            closest_handler("on_guild_membr_updat").as_deref(),
+            Some("on_guild_member_update")
+        );
+        assert_eq!(closest_handler("on_something_else_entirely"), None);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = EVENTS.iter().map(|def| def.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EVENTS.len());
+        assert_eq!(EVENTS.iter().filter(|def| def.is_dispatch()).count(), 79);
     }
 }
