@@ -54,6 +54,11 @@ use crate::{Context, Event, EventSet};
 /// assert_eq!(<Bot as Consumer>::EVENTS.len(), 2);
 /// assert!(<Bot as Consumer>::INTENTS.contains(Intents::GUILD_MEMBERS));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a consumer",
+    label = "not a consumer",
+    note = "put `#[consumer]` on an `impl {Self}` block, or `#[consumer(skip)]` on a field that is not a consumer"
+)]
 pub trait Consumer: Send + Sync + Sized + 'static {
     /// The events it handles; the gateway skips parsing what no consumer and no cache needs.
     const EVENTS: EventSet;

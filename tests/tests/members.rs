@@ -65,7 +65,7 @@ async fn request_guild_members_gathers_every_chunk_and_shutdown_ends_run() {
     assert_eq!(some.members.len(), 1);
     assert_eq!(some.not_found, [Id::new(42)]);
 
-    manager.shutdown();
+    manager.shutdown().await;
     let result = tokio::time::timeout(Duration::from_secs(5), run)
         .await
         .expect("run returns on shutdown");

@@ -127,9 +127,10 @@ impl ShardManager {
             .map(|r| r.sender.clone())
     }
 
-    /// Stops every shard and makes [`Client::run`](super::Client::run) return `Ok(())`.
-    pub fn shutdown(&self) {
-        self.stop_all();
+    /// Stops every shard gracefully (close 1000: the sessions end) and makes
+    /// [`Client::run`](super::Client::run) return `Ok(())`.
+    pub async fn shutdown(&self) {
+        self.stop_all().await;
         self.0.shutdown.notify_one();
     }
 
@@ -137,12 +138,19 @@ impl ShardManager {
         self.0.shutdown.notified().await;
     }
 
-    pub(super) fn stop_all(&self) {
+    /// Asks every shard to close (1000), waits a moment for the close frames to leave, then ends the
+    /// tasks that did not finish.
+    pub(super) async fn stop_all(&self) {
         let shards =
             std::mem::take(&mut *self.0.shards.lock().unwrap_or_else(PoisonError::into_inner));
-        for running in shards.into_values() {
+        for running in shards.values() {
             let _ = running.sender.close();
-            running.task.abort();
+        }
+        for running in shards.into_values() {
+            let abort = running.task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), running.task).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }

@@ -284,7 +284,7 @@ impl Client {
         tokio::select! {
             fatal = fatal_rx.recv() => match fatal {
                 Some((shard, source)) => {
-                    self.manager.stop_all();
+                    self.manager.stop_all().await;
                     Err(ClientError::Gateway { shard, source })
                 }
                 None => Ok(()),
