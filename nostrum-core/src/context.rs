@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::Cache;
 use crate::client::{GuildMembers, MemberRequests, MembersError, MembersRequest};
 use crate::gateway::{GatewayError, GatewayErrorKind, ShardId, ShardSender, ShardState};
 use crate::http::Http;
@@ -18,23 +19,26 @@ pub struct Context(Arc<Inner>);
 struct Inner {
     shard: ShardContext,
     http: Http,
+    cache: Cache,
     members: Arc<MemberRequests>,
 }
 
 impl Context {
     /// A context for the events of one shard.
-    pub fn new(shard: ShardContext, http: Http) -> Self {
-        Self::with_members(shard, http, Arc::default())
+    pub fn new(shard: ShardContext, http: Http, cache: Cache) -> Self {
+        Self::with_members(shard, http, cache, Arc::default())
     }
 
     pub(crate) fn with_members(
         shard: ShardContext,
         http: Http,
+        cache: Cache,
         members: Arc<MemberRequests>,
     ) -> Self {
         Self(Arc::new(Inner {
             shard,
             http,
+            cache,
             members,
         }))
     }
@@ -42,7 +46,7 @@ impl Context {
     /// A context attached to no shard, for tests and scripts: its gateway commands fail with an error
     /// and its shard state is empty.
     pub fn detached(http: Http) -> Self {
-        Self::new(ShardContext::detached(), http)
+        Self::new(ShardContext::detached(), http, Cache::none())
     }
 
     /// The shard the event came from.
@@ -53,6 +57,11 @@ impl Context {
     /// The REST client.
     pub fn http(&self) -> &Http {
         &self.0.http
+    }
+
+    /// The cache: it saw this event before the handler did.
+    pub fn cache(&self) -> &Cache {
+        &self.0.cache
     }
 
     /// Requests guild members on this shard (gateway op 8) and gathers every chunk of the answer.

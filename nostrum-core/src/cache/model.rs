@@ -1,20 +1,25 @@
 //! What the cache keeps of each resource: the fields a bot reads, stored compactly.
 //!
 //! Users live once in the cache however many guilds they share, so a member holds its user's id only.
-//! These are also the old values that update events carry.
+//! These are also the old values that update events carry. Fields whose name says what they are go
+//! undocumented; each type names the Discord object it keeps.
 
+use std::borrow::Cow;
 use twilight_model::channel::message::MessageType;
 use twilight_model::channel::permission_overwrite::PermissionOverwrite;
 use twilight_model::channel::{Channel, ChannelType, Message};
 use twilight_model::gateway::presence::{Activity, ClientStatus, Presence, Status};
+
+use twilight_model::gateway::payload::incoming::MemberUpdate;
 use twilight_model::guild::{
-    Emoji, Member, MemberFlags, PartialMember, Permissions, Role, RoleFlags,
+    Emoji, Guild, Member, MemberFlags, PartialGuild, PartialMember, Permissions, Role, RoleFlags,
 };
 use twilight_model::id::Id;
 use twilight_model::id::marker::{
     ChannelMarker, EmojiMarker, GenericMarker, GuildMarker, MessageMarker, RoleMarker,
     StickerMarker, UserMarker,
 };
+use twilight_model::user::{CurrentUser, User};
 use twilight_model::util::{ImageHash, Timestamp};
 use twilight_model::voice::VoiceState;
 
@@ -73,6 +78,114 @@ pub struct CachedGuild {
     pub features: Box<[Box<str>]>,
 }
 
+impl From<&Guild> for CachedGuild {
+    fn from(guild: &Guild) -> Self {
+        Self {
+            id: guild.id,
+            name: guild.name.as_str().into(),
+            owner_id: guild.owner_id,
+            icon: guild.icon,
+            member_count: guild.member_count,
+            large: guild.large,
+            unavailable: guild.unavailable.unwrap_or(false),
+            system_channel_id: guild.system_channel_id,
+            afk_channel_id: guild.afk_channel_id,
+            features: features(&guild.features),
+        }
+    }
+}
+
+impl From<&PartialGuild> for CachedGuild {
+    fn from(guild: &PartialGuild) -> Self {
+        Self {
+            id: guild.id,
+            name: guild.name.as_str().into(),
+            owner_id: guild.owner_id,
+            icon: guild.icon,
+            member_count: guild.member_count,
+            large: false,
+            unavailable: false,
+            system_channel_id: guild.system_channel_id,
+            afk_channel_id: guild.afk_channel_id,
+            features: features(&guild.features),
+        }
+    }
+}
+
+impl CachedGuild {
+    /// Applies a `GUILD_UPDATE`: the fields it carries replace the cached ones; the member count and
+    /// `large`, which it lacks, are kept.
+    pub fn update(&mut self, guild: &PartialGuild) {
+        let member_count = guild.member_count.or(self.member_count);
+        *self = Self {
+            member_count,
+            large: self.large,
+            unavailable: self.unavailable,
+            ..Self::from(guild)
+        };
+    }
+}
+
+fn features(features: &[twilight_model::guild::GuildFeature]) -> Box<[Box<str>]> {
+    features
+        .iter()
+        .map(|feature| match Cow::<'static, str>::from(feature.clone()) {
+            Cow::Borrowed(name) => name.into(),
+            Cow::Owned(name) => name.into_boxed_str(),
+        })
+        .collect()
+}
+
+/// A cached user: the fields a bot reads. Stored once however many guilds the user shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedUser {
+    pub id: Id<UserMarker>,
+    /// The username.
+    pub name: Box<str>,
+    pub global_name: Option<Box<str>>,
+    pub avatar: Option<ImageHash>,
+    /// 0 for users on the new username system.
+    pub discriminator: u16,
+    pub bot: bool,
+}
+
+impl From<&User> for CachedUser {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            name: user.name.as_str().into(),
+            global_name: user.global_name.as_deref().map(Into::into),
+            avatar: user.avatar,
+            discriminator: user.discriminator,
+            bot: user.bot,
+        }
+    }
+}
+
+impl From<&CurrentUser> for CachedUser {
+    fn from(user: &CurrentUser) -> Self {
+        Self {
+            id: user.id,
+            name: user.name.as_str().into(),
+            global_name: user.global_name.as_deref().map(Into::into),
+            avatar: user.avatar,
+            discriminator: user.discriminator,
+            bot: user.bot,
+        }
+    }
+}
+
+impl CachedUser {
+    /// Whether `user` carries other values for the cached fields.
+    pub fn differs(&self, user: &User) -> bool {
+        *self.name != *user.name
+            || self.global_name.as_deref() != user.global_name.as_deref()
+            || self.avatar != user.avatar
+            || self.discriminator != user.discriminator
+            || self.bot != user.bot
+    }
+}
+
 /// A cached member. The user is cached once, apart: see `user_id`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedMember {
@@ -107,6 +220,43 @@ impl CachedMember {
             mute: Some(member.mute),
             pending: member.pending,
         }
+    }
+
+    /// From a `GUILD_MEMBER_UPDATE`.
+    pub fn from_update(update: &MemberUpdate) -> Self {
+        Self {
+            user_id: update.user.id,
+            guild_id: update.guild_id,
+            nick: update.nick.as_deref().map(Into::into),
+            roles: update.roles.as_slice().into(),
+            joined_at: update.joined_at,
+            premium_since: update.premium_since,
+            communication_disabled_until: update.communication_disabled_until,
+            avatar: update.avatar,
+            flags: update.flags.unwrap_or(MemberFlags::empty()),
+            deaf: update.deaf,
+            mute: update.mute,
+            pending: update.pending,
+        }
+    }
+
+    /// Applies a `GUILD_MEMBER_UPDATE`; the fields it leaves out (`deaf`, `mute`, `flags`,
+    /// `joined_at` when absent) keep their cached values.
+    pub fn update(&mut self, update: &MemberUpdate) {
+        let new = Self::from_update(update);
+        *self = Self {
+            joined_at: new.joined_at.or(self.joined_at),
+            flags: update.flags.unwrap_or(self.flags),
+            deaf: new.deaf.or(self.deaf),
+            mute: new.mute.or(self.mute),
+            ..new
+        };
+    }
+
+    /// Whether the member is timed out at `now_micros` (unix microseconds).
+    pub fn timed_out_at(&self, now_micros: i64) -> bool {
+        self.communication_disabled_until
+            .is_some_and(|until| until.as_micros() > now_micros)
     }
 
     /// From the partial member a message carries.

@@ -148,7 +148,10 @@ impl ShardManager {
         }
         for running in shards.into_values() {
             let abort = running.task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), running.task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), running.task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

@@ -22,7 +22,11 @@ use crate::gateway::{
     Compression, GatewayConfig, GatewayError, IdentifyQueue, Shard, ShardEvent, ShardId,
 };
 use crate::http::{Http, HttpError};
-use crate::{Consumer, Context, Event, EventKind, ShardContext, Token};
+use serde_json::value::RawValue;
+use twilight_model::gateway::payload::incoming::GuildCreate;
+
+use crate::cache::{Cache, CacheConfig};
+use crate::{Consumer, Context, Event, EventKind, EventSet, ShardContext, Token};
 
 /// How many shards, and which of them this process runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,9 +83,23 @@ pub struct ClientBuilder {
     large_threshold: u8,
     presence: Option<serde_json::Value>,
     group: ConsumerGroup,
+    cache: Cache,
 }
 
 impl ClientBuilder {
+    /// Caches what `config` says (default: [`CacheConfig::default`], everything that needs no
+    /// privileged intent). The client adds the intents the cached resources need.
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Cache::in_memory(config);
+        self
+    }
+
+    /// Uses another cache store (a shared one, or [`Cache::none`] to cache nothing and pay nothing).
+    pub fn cache_backend(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Adds a consumer with the default tasking (a task per event).
     pub fn consumer<C: Consumer>(self, consumer: C) -> Self {
         self.group.join(consumer);
@@ -203,6 +221,7 @@ impl Client {
             large_threshold: 50,
             presence: None,
             group: ConsumerGroup::new(),
+            cache: Cache::in_memory(CacheConfig::default()),
         }
     }
 
@@ -271,6 +290,7 @@ impl Client {
         let runtime = Arc::new(Runtime {
             group: self.builder.group.clone(),
             http: self.http.clone(),
+            cache: self.builder.cache.clone(),
             members: Arc::default(),
             progress: Progress::new(last - first + 1),
             fatal: fatal_tx,
@@ -299,6 +319,7 @@ impl Client {
 pub(crate) struct Runtime {
     group: ConsumerGroup,
     http: Http,
+    cache: Cache,
     members: Arc<MemberRequests>,
     progress: Progress,
     fatal: mpsc::UnboundedSender<(ShardId, GatewayError)>,
@@ -360,43 +381,71 @@ impl Progress {
     }
 }
 
+/// One dispatch: skip it at the envelope when no consumer, no cache and no members request needs
+/// it; else type it once, let the cache see it first (filling old values), then hand it to the
+/// consumers.
+async fn handle_dispatch(
+    runtime: &Runtime,
+    ctx: &Context,
+    cache_wants: EventSet,
+    name: &str,
+    data: &RawValue,
+) {
+    runtime.progress.observe(name, data);
+    let group = &runtime.group;
+    let kind = EventKind::from_name(name);
+    let group_wants = group.wants(kind.unwrap_or(EventKind::Unknown));
+    let cached = kind.is_some_and(|kind| cache_wants.contains(kind));
+    let members = kind == Some(EventKind::GuildMembersChunk) && runtime.members.any_pending();
+    if !(group_wants || cached || members) {
+        return; // skipped at the envelope: no payload parsed
+    }
+    let keys = if group_wants && group.needs_keys() {
+        EventKeys::scan(name, data)
+    } else {
+        EventKeys::default()
+    };
+    let mut event = Event::from_dispatch(name, data);
+    if cached {
+        runtime.cache.update(&mut event);
+    }
+    match &event {
+        Event::GuildMembersChunk(chunk) if members => {
+            runtime.members.feed(chunk);
+        }
+        Event::GuildCreate(create) if runtime.cache.request_members_on_start() => {
+            if let GuildCreate::Available(guild) = &**create
+                && guild.large
+                && let Ok(sender) = ctx.shard().sender()
+            {
+                let request = serde_json::json!({ "guild_id": guild.id, "query": "", "limit": 0 });
+                if let Err(err) = sender.request_guild_members(request) {
+                    tracing::warn!(guild = %guild.id, error = %err, "could not request the members of a large guild");
+                }
+            }
+        }
+        _ => {}
+    }
+    if group_wants {
+        group.dispatch(ctx, event, keys).await;
+    }
+}
+
 /// One shard's pipeline, in its own task: raw dispatch -> skip -> typed event -> consumers.
 pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     let id = shard.id();
     let ctx = Context::with_members(
         ShardContext::new(shard.state(), shard.sender()),
         runtime.http.clone(),
+        runtime.cache.clone(),
         Arc::clone(&runtime.members),
     );
     let group = &runtime.group;
+    let cache_wants = runtime.cache.wants();
     loop {
         let event = match shard.next_event().await {
             Ok(ShardEvent::Dispatch { seq: _, name, data }) => {
-                runtime.progress.observe(name, data);
-                if name == "GUILD_MEMBERS_CHUNK" && runtime.members.any_pending() {
-                    let event = Event::from_dispatch(name, data);
-                    let ours = matches!(&event, Event::GuildMembersChunk(chunk) if runtime.members.feed(chunk));
-                    if !ours || group.wants(EventKind::GuildMembersChunk) {
-                        group
-                            .dispatch(&ctx, event, EventKeys::scan(name, data))
-                            .await;
-                    }
-                    continue;
-                }
-                let wanted = match EventKind::from_name(name) {
-                    Some(kind) => group.wants(kind),
-                    None => group.wants(EventKind::Unknown),
-                };
-                if !wanted {
-                    continue; // skipped at the envelope: no payload parsed
-                }
-                let keys = if group.needs_keys() {
-                    EventKeys::scan(name, data)
-                } else {
-                    EventKeys::default()
-                };
-                let event = Event::from_dispatch(name, data);
-                group.dispatch(&ctx, event, keys).await;
+                handle_dispatch(&runtime, &ctx, cache_wants, name, data).await;
                 continue;
             }
             Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected {
