@@ -2,7 +2,9 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 
 use futures::FutureExt;
 use serde::Deserialize;
@@ -190,7 +192,9 @@ impl Default for Snapshot {
 }
 
 pub(super) struct Inner {
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises writers of the snapshot; readers never wait.
+    writer: Mutex<()>,
     pub(super) subscribers: Mutex<Vec<Subscriber>>,
     next_id: AtomicU64,
     stats: Stats,
@@ -238,7 +242,8 @@ impl ConsumerGroup {
     /// An empty group.
     pub fn new() -> Self {
         Self(Arc::new(Inner {
-            snapshot: RwLock::new(Arc::default()),
+            snapshot: ArcSwap::default(),
+            writer: Mutex::new(()),
             subscribers: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             stats: Stats::default(),
@@ -246,13 +251,7 @@ impl ConsumerGroup {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(
-            &self
-                .0
-                .snapshot
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        self.0.snapshot.load_full()
     }
 
     /// Adds a consumer with the default options (a task per event, no bound).
@@ -297,12 +296,8 @@ impl ConsumerGroup {
 
     /// Rebuilds the snapshot after a change of consumers or subscriptions.
     pub(super) fn update(&self, change: impl FnOnce(&mut Vec<Registered>)) {
-        let mut guard = self
-            .0
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut consumers = guard.consumers.clone();
+        let _writer = self.0.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut consumers = self.0.snapshot.load().consumers.clone();
         change(&mut consumers);
         let subscribed = self
             .0
@@ -325,38 +320,38 @@ impl ConsumerGroup {
                 Tasking::Ordered(OrderKey::Channel | OrderKey::Guild)
             )
         });
-        *guard = Arc::new(Snapshot {
+        self.0.snapshot.store(Arc::new(Snapshot {
             consumers,
             events,
             intents,
             needs_keys,
             subscribed,
-        });
+        }));
     }
 
     /// The events some consumer or subscription handles: the gateway parses only these.
     pub fn events(&self) -> EventSet {
-        self.snapshot().events
+        self.0.snapshot.load().events
     }
 
     /// Whether some consumer or subscription handles `kind`.
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.snapshot().events.contains(kind)
+        self.0.snapshot.load().events.contains(kind)
     }
 
     /// The union of the intents the consumers need.
     pub fn intents(&self) -> Intents {
-        self.snapshot().intents
+        self.0.snapshot.load().intents
     }
 
     /// Whether some consumer orders by guild or channel, so that dispatch needs [`EventKeys`].
     pub fn needs_keys(&self) -> bool {
-        self.snapshot().needs_keys
+        self.0.snapshot.load().needs_keys
     }
 
     /// How many consumers are in the group.
     pub fn len(&self) -> usize {
-        self.snapshot().consumers.len()
+        self.0.snapshot.load().consumers.len()
     }
 
     /// Whether the group has no consumer.
@@ -411,13 +406,10 @@ impl ConsumerGroup {
         } else {
             event
         };
-        let takers: Vec<&Registered> = snapshot
-            .consumers
-            .iter()
-            .filter(|registered| registered.events.contains(kind))
-            .collect();
-        let mut share = crate::__private::Share::new(event, takers.len());
-        for registered in takers {
+        let takes = |registered: &&Registered| registered.events.contains(kind);
+        let takers = snapshot.consumers.iter().filter(takes).count();
+        let mut share = crate::__private::Share::new(event, takers);
+        for registered in snapshot.consumers.iter().filter(takes) {
             let Some(future) = registered.consumer.dispatch(ctx, share.next()) else {
                 continue;
             };
