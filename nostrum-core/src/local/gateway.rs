@@ -332,6 +332,9 @@ impl Conn {
                 if op == 8 {
                     self.on_request_members(d);
                 }
+                if op == 4 {
+                    self.on_voice_state(d);
+                }
                 Ok(())
             }
             _ => Err(Exit::Close(4001, "Unknown opcode.")),
@@ -542,6 +545,50 @@ impl Conn {
         self.shard = Some(shard);
         shared.notify();
         Ok(true)
+    }
+
+    /// Op 4: answers with VOICE_STATE_UPDATE (the bot's voice state, with this gateway session's id)
+    /// and, when joining, VOICE_SERVER_UPDATE. Its `endpoint` is `LocalConfig::voice_endpoint`
+    /// (`null` when unset); its token is `local-voice-token`.
+    fn on_voice_state(&mut self, d: &Value) {
+        let Some(session_id) = self.session.clone() else {
+            return;
+        };
+        let Some(guild_id) = d.get("guild_id").and_then(script::snowflake) else {
+            return;
+        };
+        let channel_id = d.get("channel_id").and_then(script::snowflake);
+        let flag = |name: &str| d.get(name).and_then(Value::as_bool).unwrap_or(false);
+        let state_json = json!({
+            "guild_id": guild_id.to_string(),
+            "channel_id": channel_id.map(|id| id.to_string()),
+            "user_id": self.shared.world.bot.id.to_string(),
+            "session_id": session_id,
+            "deaf": false, "mute": false, "suppress": false,
+            "self_deaf": flag("self_deaf"), "self_mute": flag("self_mute"),
+            "self_video": false, "self_stream": false, "request_to_speak_timestamp": null,
+        });
+        let endpoint = self.shared.config.voice_endpoint.clone();
+        let mut state = self.shared.lock();
+        state.push_to_session(
+            &session_id,
+            "VOICE_STATE_UPDATE",
+            &state_json,
+            Counted::Nothing,
+        );
+        if channel_id.is_some() {
+            let server = json!({
+                "guild_id": guild_id.to_string(),
+                "token": "local-voice-token",
+                "endpoint": endpoint,
+            });
+            state.push_to_session(
+                &session_id,
+                "VOICE_SERVER_UPDATE",
+                &server,
+                Counted::Nothing,
+            );
+        }
     }
 
     /// Op 8: answers with GUILD_MEMBERS_CHUNK dispatches for a guild of this connection's shard.

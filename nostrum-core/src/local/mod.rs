@@ -16,6 +16,10 @@
 mod compress;
 mod gateway;
 mod rest;
+mod rest_body;
+mod rest_example;
+mod rest_limits;
+mod rest_spec;
 mod script;
 mod state;
 #[cfg(test)]
@@ -32,6 +36,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use self::rest_limits::{BucketPlan, BucketRule, RateLimitScope, RestFault, RestStats, Upload};
 use self::state::{ConnCmd, Shared, State};
 
 /// Configuration of a [`LocalDiscord`]. Build it with `LocalConfig { shards: 2, ..Default::default() }`.
@@ -61,6 +66,10 @@ pub struct LocalConfig {
     /// Whether REST enforces its per-route rate limits (5 requests per 5 s per route and major
     /// parameter) with 429 answers as Discord does (default true). The headers are always sent.
     pub rest_rate_limit: bool,
+    /// The voice server a join (gateway op 4) is sent to: the `endpoint` of the VOICE_SERVER_UPDATE
+    /// answer, e.g. a `nostrum_voice::local::LocalVoiceServer`'s `ws://127.0.0.1:PORT` (default
+    /// `None`: the endpoint is `null`, as Discord sends while it allocates a server).
+    pub voice_endpoint: Option<String>,
 }
 
 impl Default for LocalConfig {
@@ -75,6 +84,7 @@ impl Default for LocalConfig {
             privileged_intents: true,
             enforce_intents: true,
             rest_rate_limit: true,
+            voice_endpoint: None,
         }
     }
 }
