@@ -63,8 +63,9 @@ pub struct LocalConfig {
     /// MESSAGE_CREATE needs GUILD_MESSAGES, and without MESSAGE_CONTENT the content of a user's
     /// message is empty unless it mentions the bot.
     pub enforce_intents: bool,
-    /// Whether REST enforces its per-route rate limits (5 requests per 5 s per route and major
-    /// parameter) with 429 answers as Discord does (default true). The headers are always sent.
+    /// Whether REST enforces its per-route rate limits (by default 5 requests per 5 s per route and
+    /// major parameter; see [`LocalDiscord::set_bucket_plan`]) with 429 answers as Discord does
+    /// (default true). The headers are always sent.
     pub rest_rate_limit: bool,
     /// The voice server a join (gateway op 4) is sent to: the `endpoint` of the VOICE_SERVER_UPDATE
     /// answer, e.g. a `nostrum_voice::local::LocalVoiceServer`'s `ws://127.0.0.1:PORT` (default

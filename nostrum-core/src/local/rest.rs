@@ -1,4 +1,4 @@
-//! The REST server: `/api/v10` routes the bot uses, with auth, per-route rate limits and request recording.
+//! The REST server: Discord's `/api/v10` routes with auth, rate limits, faults and recording.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,16 +18,26 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::RecordedRequest;
+use super::rest_body::{invalid_form_body, parse_body};
+use super::rest_limits::{RateLimitScope, RestFault, Taken, Upload};
 use super::script;
-use super::state::{Bucket, Shared, unix_secs_f64};
+use super::state::{Shared, unix_secs_f64};
 
 /// Largest request body accepted (Discord's upload limit for bots without boosts).
 const MAX_BODY: usize = 25 * 1024 * 1024;
-/// Requests per route bucket and window.
-const BUCKET_LIMIT: u32 = 5;
-const BUCKET_WINDOW: Duration = Duration::from_secs(5);
 
-type Resp = Response<Full<Bytes>>;
+/// Routes answered from the scripted world; the others answer from the spec.
+const SCRIPTED: [(&str, &str); 7] = [
+    ("GET", "/gateway"),
+    ("GET", "/gateway/bot"),
+    ("GET", "/users/@me"),
+    ("GET", "/channels/{channel_id}"),
+    ("GET", "/channels/{channel_id}/messages"),
+    ("POST", "/channels/{channel_id}/messages"),
+    ("GET", "/guilds/{guild_id}"),
+];
+
+pub(super) type Resp = Response<Full<Bytes>>;
 
 /// Accepts HTTP/1.1 connections until the task is aborted (which aborts every connection task too).
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -58,6 +68,26 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// How a request authorized itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Auth {
+    None,
+    Bot,
+    Bearer,
+    Wrong,
+}
+
+/// A request as the router sees it.
+struct Call<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    auth: Auth,
+    /// The body to check: JSON, or a multipart body's `payload_json` and fields, files as `"<binary>"`.
+    body: Option<&'a Value>,
+    multipart: bool,
+}
+
 /// Records the request, then answers it.
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
     let method = req.method().as_str().to_owned();
@@ -76,10 +106,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
         })
         .collect();
     let expected = format!("Bot {}", shared.config.token);
-    let authorized = req
-        .headers()
-        .get(AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let auth = match req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes) {
+        None => Auth::None,
+        Some(v) if v == expected.as_bytes() => Auth::Bot,
+        Some(v) if v.starts_with(b"Bearer ") && v.len() > 7 => Auth::Bearer,
+        Some(_) => Auth::Wrong,
+    };
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -90,19 +122,30 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
         .await
         .map(|c| c.to_bytes())
         .ok();
-    let body = bytes
+    let parsed = bytes
         .as_deref()
-        .and_then(|b| parse_body(content_type.as_deref(), b));
+        .map(|b| parse_body(content_type.as_deref(), b))
+        .unwrap_or_default();
     {
         let record = RecordedRequest {
             method: method.clone(),
             path: path.clone(),
-            query,
+            query: query.clone(),
             headers,
-            body: body.clone(),
+            body: parsed.recorded.clone(),
             at: Instant::now(),
         };
-        shared.lock().requests.push(record);
+        let mut state = shared.lock();
+        state.requests.push(record);
+        for (field, filename, bytes) in &parsed.files {
+            state.rest.uploads.push(Upload {
+                path: path.clone(),
+                field: field.clone(),
+                filename: filename.clone(),
+                bytes: bytes.clone(),
+            });
+        }
+        drop(state);
         shared.notify();
     }
     if bytes.is_none() {
@@ -112,35 +155,18 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
             40005,
         );
     }
-    route(shared, &method, &path, authorized, body.as_ref())
-}
-
-/// The JSON body, or the `payload_json` part of a multipart body.
-fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Option<Value> {
-    if bytes.is_empty() {
-        return None;
-    }
-    let boundary = content_type
-        .filter(|ct| ct.starts_with("multipart/form-data"))
-        .and_then(|ct| {
-            ct.split(';')
-                .find_map(|p| p.trim().strip_prefix("boundary="))
-        })
-        .map(|b| b.trim_matches('"'));
-    let Some(boundary) = boundary else {
-        return serde_json::from_slice(bytes).ok();
+    let call = Call {
+        method: &method,
+        path: &path,
+        query: query.as_deref(),
+        auth,
+        body: parsed.checked.as_ref(),
+        multipart: parsed.multipart,
     };
-    let text = String::from_utf8_lossy(bytes);
-    text.split(&format!("--{boundary}")).find_map(|part| {
-        let (head, content) = part.split_once("\r\n\r\n")?;
-        if !head.contains("name=\"payload_json\"") {
-            return None;
-        }
-        serde_json::from_str(content.strip_suffix("\r\n").unwrap_or(content)).ok()
-    })
+    route(shared, &call, parsed.recorded.as_ref()).await
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Resp {
+pub(super) fn json_response(status: StatusCode, body: &Value) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -163,113 +189,216 @@ fn set_header(resp: &mut Resp, name: &'static str, value: &str) {
     }
 }
 
-fn route(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    authorized: bool,
-    body: Option<&Value>,
-) -> Resp {
-    let Some(rest) = path.strip_prefix("/api/v10/") else {
+/// The template of a scripted route, when no spec is loaded.
+fn scripted_template(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["gateway"] => "/gateway",
+        ["gateway", "bot"] => "/gateway/bot",
+        ["users", "@me"] => "/users/@me",
+        ["channels", _] => "/channels/{channel_id}",
+        ["channels", _, "messages"] => "/channels/{channel_id}/messages",
+        ["guilds", _] => "/guilds/{guild_id}",
+        _ => return None,
+    })
+}
+
+/// Routes, authorizes, applies faults and limits, checks against the spec, answers; counts it.
+async fn route(shared: &Shared, call: &Call<'_>, recorded: Option<&Value>) -> Resp {
+    let Some(rest) = call.path.strip_prefix("/api/v10/") else {
         return not_found();
     };
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let (template, major, methods): (&str, Option<&str>, &[&str]) = match segments.as_slice() {
-        ["gateway"] => ("/gateway", None, &["GET"]),
-        ["gateway", "bot"] => ("/gateway/bot", None, &["GET"]),
-        ["users", "@me"] => ("/users/@me", None, &["GET"]),
-        ["channels", id] => ("/channels/{channel.id}", Some(id), &["GET"]),
-        ["channels", id, "messages"] => (
-            "/channels/{channel.id}/messages",
-            Some(id),
-            &["GET", "POST"],
-        ),
-        ["guilds", id] => ("/guilds/{guild.id}", Some(id), &["GET"]),
-        _ => return not_found(),
+    let spec = {
+        let mut state = shared.lock();
+        state.rest.stats.requests += 1;
+        state.rest.spec.clone()
     };
-    if !methods.contains(&method) {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed", 0);
-    }
-    if template != "/gateway" && !authorized {
-        return error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
-    }
-    let limit = take_rate_limit(shared, &format!("{method} {template}"), major.unwrap_or(""));
-    let mut resp = if limit.exceeded {
-        let mut resp = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"message": "You are being rate limited.", "retry_after": limit.reset_after, "global": false}),
-        );
-        set_header(
-            &mut resp,
-            "retry-after",
-            &limit.reset_after.ceil().to_string(),
-        );
-        set_header(&mut resp, "x-ratelimit-scope", "user");
-        resp
-    } else {
-        let id = major.and_then(|m| m.parse::<u64>().ok());
-        answer(shared, method, template, id, body)
+    let now = Instant::now();
+    let (resp, scope) = match decide(shared, call, &segments, spec.as_deref(), recorded, now).await
+    {
+        Ok(resp) => (resp, None),
+        Err((resp, scope)) => (resp, scope),
     };
-    set_header(&mut resp, "x-ratelimit-limit", &BUCKET_LIMIT.to_string());
-    set_header(
-        &mut resp,
-        "x-ratelimit-remaining",
-        &limit.remaining.to_string(),
-    );
-    set_header(
-        &mut resp,
-        "x-ratelimit-reset",
-        &format!("{:.3}", limit.reset),
-    );
-    set_header(
-        &mut resp,
-        "x-ratelimit-reset-after",
-        &format!("{:.3}", limit.reset_after),
-    );
-    set_header(&mut resp, "x-ratelimit-bucket", &limit.bucket);
+    shared
+        .lock()
+        .rest
+        .count(resp.status().as_u16(), scope, Instant::now());
     resp
 }
 
-/// The outcome of taking one request from a route's bucket.
-struct Taken {
-    exceeded: bool,
-    remaining: u32,
-    reset: f64,
-    reset_after: f64,
-    bucket: String,
+/// The answer; `Err` for the ones that are not the route's own (with a 429's scope).
+async fn decide(
+    shared: &Shared,
+    call: &Call<'_>,
+    segments: &[&str],
+    spec: Option<&super::rest_spec::Spec>,
+    recorded: Option<&Value>,
+    now: Instant,
+) -> Result<Resp, (Resp, Option<RateLimitScope>)> {
+    let (template, op) = match spec {
+        Some(spec) => match spec.find(call.method, segments) {
+            Some((template, op)) => (template.to_owned(), op),
+            None => return Err((not_found(), None)),
+        },
+        None => match scripted_template(segments) {
+            Some(template) => (template.to_owned(), None),
+            None => return Err((not_found(), None)),
+        },
+    };
+    let scripted = SCRIPTED.contains(&(call.method, template.as_str()));
+    if (spec.is_some() && op.is_none()) || (spec.is_none() && !scripted) {
+        return Err((
+            error(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed", 0),
+            None,
+        ));
+    }
+    let authorized = match op {
+        Some(op) => {
+            (op.public() && call.auth != Auth::Wrong)
+                || (call.auth == Auth::Bot && op.accepts("BotToken"))
+                || (call.auth == Auth::Bearer && op.accepts("OAuth2"))
+        }
+        None => template == "/gateway" || call.auth == Auth::Bot,
+    };
+    if !authorized {
+        return Err((
+            error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0),
+            None,
+        ));
+    }
+    let route_key = format!("{} {template}", call.method);
+    let major = major_of(&template, segments);
+    let exempt = template.starts_with("/interactions/") || template.contains("{webhook_token}");
+    let fault = shared.lock().rest.take_fault(now);
+    match fault {
+        Some(RestFault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(RestFault::RateLimited { scope, retry_after }) => {
+            let retry_after = retry_after.as_secs_f64();
+            let mut resp = rate_limited(scope, retry_after);
+            if scope != RateLimitScope::Global {
+                let taken = shared.lock().rest.take_bucket(&route_key, &major, now);
+                limit_headers(
+                    &mut resp,
+                    &Taken {
+                        remaining: 0,
+                        reset_after: retry_after,
+                        ..taken
+                    },
+                );
+            }
+            return Err((resp, Some(scope)));
+        }
+        Some(RestFault::ServerError(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut resp = Response::new(Full::new(Bytes::from_static(
+                b"<html><body>upstream error</body></html>",
+            )));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            return Err((resp, None));
+        }
+        _ => {}
+    }
+    if !exempt
+        && call.auth == Auth::Bot
+        && let Err(retry_after) = shared.lock().rest.take_global(now)
+    {
+        return Err((
+            rate_limited(RateLimitScope::Global, retry_after),
+            Some(RateLimitScope::Global),
+        ));
+    }
+    let limit = shared.lock().rest.take_bucket(&route_key, &major, now);
+    if limit.exceeded && shared.config.rest_rate_limit {
+        let mut resp = rate_limited(RateLimitScope::User, limit.reset_after);
+        limit_headers(&mut resp, &limit);
+        return Err((resp, Some(RateLimitScope::User)));
+    }
+    if let (Some(spec), Some(op)) = (spec, op) {
+        let problems = spec.check_request(op, call.query, call.body, call.multipart);
+        if !problems.is_empty() {
+            let mut state = shared.lock();
+            for problem in &problems {
+                state
+                    .rest
+                    .violations
+                    .push(format!("{} {}: {problem}", call.method, call.path));
+            }
+            drop(state);
+            let mut resp = invalid_form_body(&problems);
+            limit_headers(&mut resp, &limit);
+            return Err((resp, None));
+        }
+    }
+    let mut resp = if scripted {
+        let id = segments.get(1).and_then(|m| m.parse::<u64>().ok());
+        answer(shared, call.method, &template, id, recorded)
+    } else {
+        match spec.zip(op).map(|(spec, op)| spec.example_answer(op)) {
+            Some((status, Some(body))) => json_response(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                &body,
+            ),
+            _ => {
+                let mut resp = Response::new(Full::new(Bytes::new()));
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                resp
+            }
+        }
+    };
+    limit_headers(&mut resp, &limit);
+    Ok(resp)
 }
 
-fn take_rate_limit(shared: &Shared, route: &str, major: &str) -> Taken {
-    // A fixed hash per route, like Discord's opaque bucket ids (FNV-1a).
-    let hash = route.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let now = Instant::now();
-    let mut state = shared.lock();
-    let bucket = state
-        .buckets
-        .entry(format!("{route} {major}"))
-        .or_insert(Bucket {
-            remaining: BUCKET_LIMIT,
-            reset_at: now + BUCKET_WINDOW,
-            reset_unix: unix_secs_f64() + BUCKET_WINDOW.as_secs_f64(),
-        });
-    if now >= bucket.reset_at {
-        *bucket = Bucket {
-            remaining: BUCKET_LIMIT,
-            reset_at: now + BUCKET_WINDOW,
-            reset_unix: unix_secs_f64() + BUCKET_WINDOW.as_secs_f64(),
-        };
+/// The top-level resource: the id after `channels`, `guilds`, `webhooks` (with the token) or
+/// `interactions` (with the token).
+fn major_of(template: &str, segments: &[&str]) -> String {
+    match segments {
+        ["channels" | "guilds", id, ..] => (*id).to_owned(),
+        ["webhooks" | "interactions", id, token, ..] if template.contains("_token}") => {
+            format!("{id}/{token}")
+        }
+        ["webhooks" | "interactions", id, ..] => (*id).to_owned(),
+        _ => String::new(),
     }
-    let exceeded = bucket.remaining == 0 && shared.config.rest_rate_limit;
-    bucket.remaining = bucket.remaining.saturating_sub(1);
-    Taken {
-        exceeded,
-        remaining: bucket.remaining,
-        reset: bucket.reset_unix,
-        reset_after: bucket.reset_at.saturating_duration_since(now).as_secs_f64(),
-        bucket: format!("{hash:016x}"),
+}
+
+/// A 429 as Discord sends it: `retry_after` in the body and `Retry-After`, the scope, and
+/// `X-RateLimit-Global` for a global one.
+fn rate_limited(scope: RateLimitScope, retry_after: f64) -> Resp {
+    let global = scope == RateLimitScope::Global;
+    let mut resp = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": global}),
+    );
+    set_header(&mut resp, "retry-after", &retry_after.ceil().to_string());
+    let scope = match scope {
+        RateLimitScope::User => "user",
+        RateLimitScope::Global => "global",
+        RateLimitScope::Shared => "shared",
+    };
+    set_header(&mut resp, "x-ratelimit-scope", scope);
+    if global {
+        set_header(&mut resp, "x-ratelimit-global", "true");
     }
+    resp
+}
+
+fn limit_headers(resp: &mut Resp, limit: &Taken) {
+    set_header(resp, "x-ratelimit-limit", &limit.limit.to_string());
+    set_header(resp, "x-ratelimit-remaining", &limit.remaining.to_string());
+    set_header(
+        resp,
+        "x-ratelimit-reset",
+        &format!("{:.3}", unix_secs_f64() + limit.reset_after),
+    );
+    set_header(
+        resp,
+        "x-ratelimit-reset-after",
+        &format!("{:.3}", limit.reset_after),
+    );
+    set_header(resp, "x-ratelimit-bucket", &limit.bucket);
 }
 
 fn answer(
@@ -293,7 +422,7 @@ fn answer(
             )
         }
         (_, "/users/@me") => json_response(StatusCode::OK, &script::current_user_json(&world.bot)),
-        (_, "/guilds/{guild.id}") => match id.and_then(|id| world.guild(id)) {
+        (_, "/guilds/{guild_id}") => match id.and_then(|id| world.guild(id)) {
             Some(guild) => {
                 let mut g = script::guild_create_json(world, guild);
                 if let Some(obj) = g.as_object_mut() {
@@ -319,7 +448,7 @@ fn answer(
             }
             None => error(StatusCode::NOT_FOUND, "Unknown Guild", 10004),
         },
-        (_, "/channels/{channel.id}") => {
+        (_, "/channels/{channel_id}") => {
             match id.and_then(|id| world.guild_of_channel(id).map(|g| (g, id))) {
                 Some((guild, id)) => {
                     json_response(StatusCode::OK, &script::channel_json(guild, id, true))

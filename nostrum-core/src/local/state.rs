@@ -56,14 +56,6 @@ pub(super) struct Session {
     pub(super) live: Option<ConnHandle>,
 }
 
-/// Per-route REST rate limit window.
-#[derive(Debug)]
-pub(super) struct Bucket {
-    pub(super) remaining: u32,
-    pub(super) reset_at: tokio::time::Instant,
-    pub(super) reset_unix: f64,
-}
-
 /// Everything that changes, behind one lock.
 #[derive(Debug)]
 pub(super) struct State {
@@ -77,7 +69,7 @@ pub(super) struct State {
     pub(super) resumed_sent: HashMap<u32, usize>,
     pub(super) identified_total: Option<u32>,
     pub(super) session_start_remaining: u32,
-    pub(super) buckets: HashMap<String, Bucket>,
+    pub(super) rest: super::rest_limits::RestState,
     pub(super) extra_users: Vec<ScriptUser>,
     last_id: u64,
 }
@@ -110,7 +102,7 @@ impl Shared {
             resumed_sent: HashMap::new(),
             identified_total: None,
             session_start_remaining: config.session_start_remaining,
-            buckets: HashMap::new(),
+            rest: Default::default(),
             extra_users: Vec::new(),
             last_id: 0,
         };
