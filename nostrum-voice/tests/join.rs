@@ -90,6 +90,6 @@ async fn join_sends_op4_and_connects_with_the_answers() {
     voice.leave(&ctx, guild).unwrap();
     drop(connection);
     assert!(voice.get(guild).is_none());
-    manager.shutdown();
+    manager.shutdown().await;
     run.abort();
 }
