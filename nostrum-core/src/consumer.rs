@@ -57,7 +57,7 @@ use crate::{Context, Event, EventSet};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a consumer",
     label = "not a consumer",
-    note = "put `#[consumer]` on an `impl {Self}` block, or `#[consumer(skip)]` on a field that is not a consumer"
+    note = "a consumer is a type with `#[consumer]` on an `impl` block, or a struct with `#[derive(Consumer)]`; mark a field that is not one `#[consumer(skip)]`"
 )]
 pub trait Consumer: Send + Sync + Sized + 'static {
     /// The events it handles; the gateway skips parsing what no consumer and no cache needs.
