@@ -196,18 +196,21 @@ async fn bad_payloads_become_unknown_and_the_bot_goes_on() {
     assert!(discord.resumes().is_empty(), "no reconnect");
 }
 
-/// A READY whose `d` lacks `session_id` (or `resume_gateway_url`) cannot start a session; it should
-/// still reach the consumers as `Event::Unknown` like every other payload that does not parse.
+/// A READY whose `d` lacks `session_id` (or `resume_gateway_url`) cannot start a session; it still
+/// reaches a consumer that handles READY, as `Event::Unknown` like every other payload that does not
+/// parse. (A consumer that handles neither READY nor every event is not sent it: events no consumer
+/// wants are skipped before they are parsed.)
 #[tokio::test]
-#[ignore = "bug: a READY whose d lacks session_id/resume_gateway_url is dropped by the shard as a \
-            malformed message (gateway/protocol.rs:192-194 Parsed::from_text, the READY arm \
-            returns Parsed::Malformed): never delivered, its sequence number never observed"]
 async fn malformed_ready_is_delivered_as_unknown() {
     trace();
     let discord = local(LocalConfig::default()).await;
-    let tally = Tally::default();
+    let unknown = Arc::new(Mutex::new(Vec::new()));
+    let catch_all = CatchAll {
+        unknown: Arc::clone(&unknown),
+        typed_messages: Arc::default(),
+    };
     let _bot = Bot::spawn(
-        builder(&discord).consumer_with(tally.clone(), ConsumerOptions::tasking(Tasking::Inline)),
+        builder(&discord).consumer_with(catch_all, ConsumerOptions::tasking(Tasking::Inline)),
     );
     assert!(discord.wait_for_ready(0, 1, WAIT).await, "no READY");
     discord
@@ -216,13 +219,10 @@ async fn malformed_ready_is_delivered_as_unknown() {
         .unwrap();
     discord.dispatch(0, "AFTER_READY", json!({})).await.unwrap();
     wait_until("AFTER_READY", || {
-        lock(&tally.unknown).iter().any(|(n, _)| n == "AFTER_READY")
+        lock(&unknown).iter().any(|n| n == "AFTER_READY")
     })
     .await;
-    let names: Vec<String> = lock(&tally.unknown)
-        .iter()
-        .map(|(n, _)| n.clone())
-        .collect();
+    let names: Vec<String> = lock(&unknown).clone();
     assert_eq!(names, ["READY", "AFTER_READY"]);
 }
 
@@ -382,9 +382,6 @@ async fn corrupt_compressed_frames_reconnect_and_resume() {
 /// the dispatches after it arrive. What happens to the oversize dispatch itself is the question:
 /// the session replays it on RESUME (its sequence number was never seen), so it is oversize again.
 #[tokio::test]
-#[ignore = "bug: an oversize dispatch is replayed on every RESUME and is oversize every time: the shard \
-            reconnects forever (backoff up to 30 s) and no later dispatch arrives (gateway/shard.rs:376-381 \
-            on_binary: TooLarge -> reconnect keeping the session; nothing skips the poisoned sequence)"]
 async fn oversize_frame_resumes_and_nothing_after_is_lost() {
     trace();
     let discord = local(LocalConfig::default()).await;
@@ -443,14 +440,15 @@ async fn oversize_frame_resumes_and_nothing_after_is_lost() {
         !disconnects.is_empty() && disconnects.iter().all(|d| d.1),
         "{disconnects:?}"
     );
-    assert!(resumed >= 1);
+    assert!(
+        resumed >= 1 || !discord.resumes().is_empty(),
+        "the shard resumed (RESUMED may come after the replayed markers)"
+    );
 }
 
 /// The same through `Client` with the transport uncompressed: a text frame over the WebSocket
 /// message limit (1 MiB at least) breaks the connection; afterwards the bot must still serve.
 #[tokio::test]
-#[ignore = "bug: same as oversize_frame_resumes_and_nothing_after_is_lost: the oversize dispatch is \
-            replayed on every RESUME, the shard reconnects forever and no later dispatch arrives"]
 async fn oversize_text_frame_through_the_client() {
     trace();
     let discord = local(LocalConfig::default()).await;

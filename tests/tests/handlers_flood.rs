@@ -183,9 +183,6 @@ async fn panicking_failing_slow_handlers_stay_bounded_and_stop_nothing() {
 /// Hung handlers hold their permits forever. Once `BOUND` of them hang, `ConsumerGroup::dispatch`
 /// waits for a permit of the bad consumer and no later event reaches any consumer of the shard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a consumer whose handlers hang stalls every consumer: ConsumerGroup::dispatch awaits \
-            the hung consumer's permit (dispatch/group.rs:418, `acquire_owned().await` in the takers loop) \
-            before the next event, so after max_in_flight hung handlers nothing is dispatched"]
 async fn hung_handlers_do_not_stall_other_consumers() {
     let before = vm_hwm_kib();
     let (counter, live, took) = flood(Misbehave::PanicFailHang, Duration::from_secs(10)).await;

@@ -1,8 +1,9 @@
 //! `ConsumerGroup`: the registry of consumers and subscriptions, and the hand-off to handler tasks.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -48,13 +49,24 @@ pub enum OrderKey {
 }
 
 /// How a consumer joins a group.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ConsumerOptions {
     /// How its handlers run.
     pub tasking: Tasking,
-    /// At most this many of its handlers in flight; past it, the dispatcher waits (a flood waits
-    /// instead of growing memory). `None`: no bound.
+    /// At most this many of its handlers in flight; past it, the dispatcher waits for one to finish
+    /// (a flood waits instead of growing memory). `None`: no bound.
     pub max_in_flight: Option<usize>,
+    /// How long the dispatcher waits for a handler of this consumer to finish when the bound is
+    /// reached (default 1 s). Past it the consumer counts as stuck (its handlers hang): its events
+    /// are dropped with a warning and counted in [`DispatchStats::dropped`] until one of its handlers
+    /// finishes, so a hung consumer never stalls the shard and the other consumers.
+    pub max_wait: Duration,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        Self::tasking(Tasking::default())
+    }
 }
 
 impl ConsumerOptions {
@@ -63,7 +75,15 @@ impl ConsumerOptions {
         Self {
             tasking,
             max_in_flight: None,
+            max_wait: Duration::from_secs(1),
         }
+    }
+
+    /// How long to wait for a free slot before the consumer counts as stuck.
+    #[must_use]
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
     }
 
     /// Bounds the handlers in flight.
@@ -135,6 +155,9 @@ pub struct DispatchStats {
     pub tasks_spawned: u64,
     /// Handlers that panicked.
     pub panics: u64,
+    /// Events not handed to a consumer whose handler slots all hung (see
+    /// [`ConsumerOptions::max_wait`]).
+    pub dropped: u64,
 }
 
 #[derive(Default)]
@@ -143,6 +166,7 @@ struct Stats {
     handlers: AtomicU64,
     tasks_spawned: AtomicU64,
     panics: Arc<AtomicU64>,
+    dropped: AtomicU64,
 }
 
 /// Type-erased consumer.
@@ -166,6 +190,9 @@ pub(super) struct Registered {
     consumer: Arc<dyn DynConsumer>,
     tasking: Tasking,
     permits: Option<Arc<Semaphore>>,
+    max_wait: Duration,
+    /// Set when a wait for a slot timed out; cleared when a slot is free again.
+    stuck: Arc<AtomicBool>,
     queues: Option<Arc<Queues>>,
 }
 
@@ -177,6 +204,36 @@ struct Snapshot {
     needs_keys: bool,
     /// What the subscriptions handle.
     subscribed: EventSet,
+}
+
+impl Registered {
+    /// A slot for one more handler: waits up to `max_wait`, or not at all once the consumer is stuck.
+    async fn slot(
+        &self,
+        permits: &Arc<Semaphore>,
+        kind: EventKind,
+    ) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = Arc::clone(permits).try_acquire_owned() {
+            self.stuck.store(false, Ordering::Relaxed);
+            return Some(permit);
+        }
+        if !self.stuck.load(Ordering::Relaxed) {
+            match tokio::time::timeout(self.max_wait, Arc::clone(permits).acquire_owned()).await {
+                Ok(Ok(permit)) => return Some(permit),
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    self.stuck.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        event = kind.name(),
+                        max_wait = ?self.max_wait,
+                        "every handler slot of a consumer stayed busy: its handlers hang; \
+                         dropping its events until one finishes"
+                    );
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Default for Snapshot {
@@ -276,6 +333,8 @@ impl ConsumerGroup {
             permits: options
                 .max_in_flight
                 .map(|max| Arc::new(Semaphore::new(max))),
+            max_wait: options.max_wait,
+            stuck: Arc::default(),
             queues: matches!(options.tasking, Tasking::Ordered(_))
                 .then(|| Arc::new(Queues::new(Arc::clone(&self.0.stats.panics)))),
         };
@@ -367,6 +426,7 @@ impl ConsumerGroup {
             handlers: stats.handlers.load(Ordering::Relaxed),
             tasks_spawned: stats.tasks_spawned.load(Ordering::Relaxed),
             panics: stats.panics.load(Ordering::Relaxed),
+            dropped: stats.dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -415,7 +475,13 @@ impl ConsumerGroup {
             };
             stats.handlers.fetch_add(1, Ordering::Relaxed);
             let permit = match &registered.permits {
-                Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
+                Some(permits) => match registered.slot(permits, kind).await {
+                    Some(permit) => Some(permit),
+                    None => {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                },
                 None => None,
             };
             let shard = ctx.shard().id().number;

@@ -404,3 +404,44 @@ fn keys_come_from_the_raw_payload() {
     );
     assert_eq!(keys.channel_id.map(Id::get), Some(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_consumer_whose_handlers_hang_loses_its_events_not_the_shard() {
+    let group = ConsumerGroup::new();
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let options = ConsumerOptions::default()
+        .max_in_flight(1)
+        .max_wait(Duration::from_millis(100));
+    group.join_with(
+        Sleeper {
+            done: Arc::clone(&done),
+        },
+        options,
+    );
+    let counter = Arc::new(Counter::default());
+    group.join_arc(
+        Arc::clone(&counter),
+        ConsumerOptions::tasking(Tasking::Inline),
+    );
+    let ctx = ctx();
+    group.dispatch(&ctx, typing(1), EventKeys::default()).await; // the sleeper holds the only slot for 3 s
+    let start = tokio::time::Instant::now();
+    group.dispatch(&ctx, typing(2), EventKeys::default()).await; // waits max_wait, then drops it
+    assert!(
+        start.elapsed() >= Duration::from_millis(100) && start.elapsed() < Duration::from_secs(1)
+    );
+    let start = tokio::time::Instant::now();
+    group.dispatch(&ctx, typing(2), EventKeys::default()).await; // stuck: dropped at once
+    assert!(start.elapsed() < Duration::from_millis(10));
+    assert_eq!(group.stats().dropped, 2);
+    assert_eq!(
+        counter.typing.load(Ordering::SeqCst),
+        3,
+        "the other consumer got every event"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await; // the sleeper finishes: a slot is free again
+    group.dispatch(&ctx, typing(2), EventKeys::default()).await;
+    settle().await;
+    assert_eq!(*done.lock().unwrap(), ["sleep", "fast"]);
+    assert_eq!(group.stats().dropped, 2);
+}

@@ -191,7 +191,12 @@ impl Parsed {
                 let ready = match (name, envelope.d) {
                     ("READY", Some(d)) => match serde_json::from_str::<Ready>(d.get()) {
                         Ok(ready) => Some((ready.session_id, ready.resume_gateway_url)),
-                        Err(error) => return Self::Malformed(format!("READY: {error}")),
+                        // Delivered all the same (as `Event::Unknown` when it does not type):
+                        // without a session the shard identifies afresh on the next connection.
+                        Err(error) => {
+                            tracing::warn!(%error, "READY without a usable session; it cannot be resumed");
+                            None
+                        }
                     },
                     _ => None,
                 };

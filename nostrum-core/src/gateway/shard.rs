@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::{
 };
 use tracing::Instrument;
 
+use super::compression::DecompressError;
 use super::{
     GatewayConfig, GatewayError, GatewayErrorKind, ShardId, ShardSender, ShardState, ShardStatus,
     command::Command,
@@ -87,6 +88,8 @@ pub struct Shard {
     attempts: u32,
     /// Set once a fatal close code was received.
     fatal: Option<GatewayErrorKind>,
+    /// The sequence at the last message over the size bound, to skip it if it comes again.
+    oversize_at: Option<Option<u64>>,
     span: tracing::Span,
 }
 
@@ -108,6 +111,7 @@ impl Shard {
             next_delay: Duration::ZERO,
             attempts: 0,
             fatal: None,
+            oversize_at: None,
             span: tracing::info_span!("shard", shard = %id),
         }
     }
@@ -287,6 +291,9 @@ impl Shard {
             Wake::Message(Some(Ok(message))) => self.on_message(message).await,
             Wake::Message(Some(Err(error))) => {
                 tracing::warn!(%error, "gateway connection failed");
+                if matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                    self.oversize();
+                }
                 Ok(Some(self.lost().await))
             }
             Wake::Message(None) => {
@@ -378,8 +385,30 @@ impl Shard {
                 buffer.clear();
                 self.spare = buffer;
                 tracing::warn!(%error, limit, "decompressing a gateway message failed, reconnecting");
+                if matches!(error, DecompressError::TooLarge { .. }) {
+                    self.oversize();
+                }
                 Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await)
             }
+        }
+    }
+
+    /// A message over the size bound broke the connection. The session replays it on RESUME (its
+    /// sequence was never seen), so when it comes again with no progress in between, it is skipped:
+    /// the shard counts its sequence as seen, resumes after it, and warns that it was lost. Nothing
+    /// after it is lost, and the shard cannot loop on it.
+    fn oversize(&mut self) {
+        let seq = self.state.sequence();
+        if seq.is_some() && self.oversize_at == Some(seq) {
+            let skipped = seq.map_or(1, |seq| seq + 1);
+            tracing::warn!(
+                seq = skipped,
+                "the message after the last sequence is over the size bound again: skipped (lost)"
+            );
+            self.state.observe_sequence(skipped);
+            self.oversize_at = None;
+        } else {
+            self.oversize_at = Some(seq);
         }
     }
 
