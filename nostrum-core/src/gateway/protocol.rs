@@ -362,12 +362,16 @@ mod tests {
             Parsed::from_text(r#"{"op":42,"d":{}}"#),
             Parsed::Other { op: 42 }
         );
+        // A READY without a session is still delivered (it cannot be resumed).
+        assert!(matches!(
+            Parsed::from_text(r#"{"op":0,"s":1,"t":"READY","d":{}}"#),
+            Parsed::Dispatch { ready: None, .. }
+        ));
         for bad in [
             "nope",
             r#"{"op":0,"d":{}}"#,
             r#"{"op":10,"d":{}}"#,
             r#"{"op":10}"#,
-            r#"{"op":0,"s":1,"t":"READY","d":{}}"#,
             r#"{"op":0,"s":1,"t":"MESSAGE_CREATE","d":{"a":1"#,
         ] {
             assert!(
