@@ -124,9 +124,7 @@ impl EventKeys {
             return Self::default();
         };
         let own_id = keys.id;
-        if name.starts_with("GUILD_")
-            && matches!(name, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE")
-        {
+        if matches!(name, "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE") {
             return Self {
                 guild_id: own_id.map(Id::cast),
                 channel_id: None,
@@ -146,6 +144,7 @@ impl EventKeys {
 
 /// Counts of what dispatch did, for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DispatchStats {
     /// Events handed to [`ConsumerGroup::dispatch`].
     pub events: u64,
@@ -335,8 +334,7 @@ impl ConsumerGroup {
                 .map(|max| Arc::new(Semaphore::new(max))),
             max_wait: options.max_wait,
             stuck: Arc::default(),
-            queues: matches!(options.tasking, Tasking::Ordered(_))
-                .then(|| Arc::new(Queues::new(Arc::clone(&self.0.stats.panics)))),
+            queues: matches!(options.tasking, Tasking::Ordered(_)).then(|| Arc::new(Queues::new())),
         };
         self.update(|consumers| consumers.push(registered));
         id

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
@@ -14,14 +13,12 @@ type Key = (u64, u64);
 /// The queues of one consumer.
 pub(super) struct Queues {
     workers: Arc<Mutex<HashMap<Key, mpsc::UnboundedSender<Job>>>>,
-    _panics: Arc<AtomicU64>,
 }
 
 impl Queues {
-    pub(super) fn new(panics: Arc<AtomicU64>) -> Self {
+    pub(super) fn new() -> Self {
         Self {
             workers: Arc::default(),
-            _panics: panics,
         }
     }
 
