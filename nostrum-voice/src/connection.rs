@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nostrum_core::Event;
@@ -138,6 +138,7 @@ impl VoiceConnection {
             status: watch::channel(ConnectionStatus::Connected).0,
             dave: Mutex::new(None),
             user_id: info.user_id,
+            decode: AtomicBool::new(false),
         });
         shared.start_dave(established.dave_version);
         let (ws_tx, ws_rx) = mpsc::unbounded_channel();
@@ -185,6 +186,12 @@ impl VoiceConnection {
     /// The transport encryption mode in use.
     pub fn mode(&self) -> crate::CryptoMode {
         self.shared.transport.borrow().cipher.mode()
+    }
+
+    /// Whether received audio is decoded with libopus (one decoder per SSRC), filling
+    /// `VoiceIncomingPacket::pcm` with 48 kHz interleaved stereo samples. Off by default.
+    pub fn set_decode(&self, decode: bool) {
+        self.shared.decode.store(decode, Ordering::Relaxed);
     }
 
     /// Where the connection is.

@@ -1,6 +1,7 @@
 //! The driver's background tasks: the voice gateway session (heartbeats, resume) and UDP receive.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,8 @@ pub(crate) struct DriverShared {
     /// The DAVE session, when the server asked for end-to-end encryption.
     pub(crate) dave: Mutex<Option<Dave>>,
     pub(crate) user_id: u64,
+    /// Whether received Opus is decoded to PCM.
+    pub(crate) decode: AtomicBool,
 }
 
 impl DriverShared {
@@ -332,10 +335,44 @@ async fn reconnect(
     Err(last.unwrap_or_else(|| crate::VoiceError::new(crate::VoiceErrorKind::Timeout)))
 }
 
-/// The receive task: opens every RTP packet of the current transport and emits it.
+/// One libopus decoder per SSRC, made on first use.
+#[derive(Default)]
+struct Decoders {
+    by_ssrc: HashMap<u32, opus::Decoder>,
+    out: Vec<i16>,
+}
+
+impl Decoders {
+    /// Decodes one packet to 48 kHz interleaved stereo; `None` when libopus refuses it.
+    fn decode(&mut self, ssrc: u32, opus: &[u8]) -> Option<Arc<[i16]>> {
+        if self.by_ssrc.len() >= 256 && !self.by_ssrc.contains_key(&ssrc) {
+            // Speakers come and go: start afresh rather than keep decoders forever.
+            self.by_ssrc.clear();
+        }
+        let decoder = match self.by_ssrc.entry(ssrc) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(opus::Decoder::new(48_000, opus::Channels::Stereo).ok()?)
+            }
+        };
+        // 120 ms, the longest Opus packet, in stereo.
+        self.out.resize(5_760 * 2, 0);
+        match decoder.decode(opus, &mut self.out, false) {
+            Ok(per_channel) => Some(Arc::from(&self.out[..per_channel * 2])),
+            Err(error) => {
+                tracing::trace!(%error, ssrc, "voice packet not decoded");
+                None
+            }
+        }
+    }
+}
+
+/// The receive task: opens every RTP packet of the current transport and emits it (decoded to
+/// PCM too when the connection asks for it).
 pub(crate) async fn run_receiver(shared: Arc<DriverShared>) {
     let mut current = shared.transport.subscribe();
     let mut buf = vec![0u8; 2048];
+    let mut decoders = Decoders::default();
     loop {
         let transport = current.borrow_and_update().clone();
         tokio::select! {
@@ -358,6 +395,11 @@ pub(crate) async fn run_receiver(shared: Arc<DriverShared>) {
                             None => Some(opened.payload),
                         };
                         let Some(opus) = opus else { continue };
+                        let pcm = if shared.decode.load(Ordering::Relaxed) {
+                            decoders.decode(ssrc, &opus)
+                        } else {
+                            None
+                        };
                         shared.emit(VoiceEvent::Packet(VoiceIncomingPacket {
                             guild_id: shared.guild_id,
                             user_id,
@@ -365,7 +407,7 @@ pub(crate) async fn run_receiver(shared: Arc<DriverShared>) {
                             sequence: opened.header.sequence,
                             timestamp: opened.header.timestamp,
                             opus: opus.into(),
-                            pcm: None,
+                            pcm,
                         }));
                     }
                     Ok(_) => {}

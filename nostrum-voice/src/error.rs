@@ -71,6 +71,11 @@ pub enum VoiceErrorKind {
         /// What was wrong.
         reason: String,
     },
+    /// A program an input needs (ffmpeg) is not installed or not on `PATH`.
+    MissingProgram {
+        /// The program's name.
+        name: String,
+    },
     /// Joining through the main gateway failed (no shard, or no answer in time).
     Join {
         /// What was wrong.
@@ -149,6 +154,7 @@ impl fmt::Display for VoiceErrorKind {
             Self::Timeout => f.write_str("voice handshake timed out"),
             Self::Closed => f.write_str("voice connection is closed"),
             Self::Input { reason } => write!(f, "audio input: {reason}"),
+            Self::MissingProgram { name } => write!(f, "{name} is not installed (not on PATH)"),
             Self::Join { reason } => write!(f, "joining voice failed: {reason}"),
         }
     }

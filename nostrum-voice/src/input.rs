@@ -1,18 +1,45 @@
-//! Audio inputs: pre-encoded Opus frames, and Ogg/Opus streams read page by page without re-encoding.
+//! Audio inputs: Opus frames, Ogg/Opus pages, PCM, files (symphonia) and ffmpeg, as one `Track`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::error::VoiceError;
+use crate::pcm::{MemoryPcm, OpusEncode, StreamPcm};
 
-type Frames = Box<dyn Iterator<Item = Result<Bytes, VoiceError>> + Send>;
+/// What a track reads its Opus frames from; PCM sources can also seek and change volume.
+pub(crate) trait FrameSource: Send {
+    /// The next 20 ms Opus frame; `None` at the end.
+    fn next_frame(&mut self) -> Option<Result<Bytes, VoiceError>>;
+
+    /// Moves to `to` from the start.
+    fn seek(&mut self, _to: Duration) -> Result<(), VoiceError> {
+        Err(VoiceError::input("this track cannot seek"))
+    }
+
+    /// Sets the volume (1.0 unchanged); `false` when the source is pre-encoded.
+    fn set_volume(&mut self, _volume: f32) -> bool {
+        false
+    }
+}
+
+struct Frames<I>(I);
+
+impl<I: Iterator<Item = Result<Bytes, VoiceError>> + Send> FrameSource for Frames<I> {
+    fn next_frame(&mut self) -> Option<Result<Bytes, VoiceError>> {
+        self.0.next()
+    }
+}
 
 /// Something to play: a source of 20 ms Opus frames (48 kHz, stereo), read as it plays.
+///
+/// Pre-encoded Opus is sent as it is; PCM (given, decoded from a file, or from ffmpeg) is
+/// encoded with libopus as it plays, and can change volume and (when in memory or a file) seek.
 pub struct Track {
-    frames: Frames,
+    source: Box<dyn FrameSource>,
 }
 
 impl fmt::Debug for Track {
@@ -30,18 +57,44 @@ impl Track {
     /// let track = Track::opus_frames(vec![Bytes::from_static(&[0xF8, 0xFF, 0xFE]); 50]);
     /// ```
     pub fn opus_frames(frames: Vec<Bytes>) -> Self {
-        Self {
-            frames: Box::new(frames.into_iter().map(Ok)),
-        }
+        Self::from_frames(frames.into_iter().map(Ok))
     }
 
     /// A track from any source of Opus frames; an `Err` ends the track with that error.
     pub fn from_frames(
         frames: impl Iterator<Item = Result<Bytes, VoiceError>> + Send + 'static,
     ) -> Self {
+        Self::from_source(Frames(frames))
+    }
+
+    pub(crate) fn from_source(source: impl FrameSource + 'static) -> Self {
         Self {
-            frames: Box::new(frames),
+            source: Box::new(source),
         }
+    }
+
+    /// A track of 48 kHz interleaved stereo PCM (left, right, left, ...), encoded with libopus
+    /// 20 ms (960 samples a channel) at a time; the last frame is padded with silence. Seekable.
+    ///
+    /// ```
+    /// use nostrum_voice::Track;
+    /// let second_of_silence = Track::pcm(vec![0i16; 48_000 * 2]);
+    /// ```
+    pub fn pcm(samples: Vec<i16>) -> Self {
+        Self::from_source(OpusEncode::new(MemoryPcm { samples, pos: 0 }))
+    }
+
+    /// As [`pcm`](Self::pcm), from float samples in -1.0..=1.0 (clamped).
+    pub fn pcm_f32(samples: &[f32]) -> Self {
+        Self::pcm(samples.iter().map(|&s| crate::pcm::f32_to_i16(s)).collect())
+    }
+
+    /// A track of 48 kHz interleaved stereo PCM read chunk by chunk as it plays (chunks of any
+    /// length), encoded with libopus; an `Err` ends the track with that error. Not seekable.
+    pub fn pcm_stream(
+        chunks: impl Iterator<Item = Result<Vec<i16>, VoiceError>> + Send + 'static,
+    ) -> Self {
+        Self::from_source(OpusEncode::new(StreamPcm(chunks)))
     }
 
     /// A track from an Ogg/Opus stream held in memory: its packets are sent as they are, the
@@ -82,8 +135,71 @@ impl Track {
         Self::ogg_opus(data)
     }
 
+    /// A track decoded in-process with symphonia from a file (MP3, FLAC, WAV, Ogg Vorbis), mixed
+    /// to stereo, resampled to 48 kHz if needed and encoded with libopus as it plays. Seekable.
+    ///
+    /// # Errors
+    /// [`VoiceErrorKind::Input`](crate::VoiceErrorKind::Input) when the file cannot be opened or
+    /// its format or codec is not supported.
+    pub async fn file(path: impl AsRef<Path>) -> Result<Self, VoiceError> {
+        let path = path.as_ref().to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path).map_err(|error| {
+                VoiceError::with_source(
+                    crate::VoiceErrorKind::Input {
+                        reason: format!("cannot read {}", path.display()),
+                    },
+                    error,
+                )
+            })?;
+            let extension = path.extension().and_then(|e| e.to_str());
+            crate::decode::FileSource::open(Box::new(file), extension)
+        })
+        .await
+        .map_err(|_| VoiceError::input("opening the file panicked"))??;
+        Ok(Self::from_source(OpusEncode::new(opened)))
+    }
+
+    /// As [`file`](Self::file), from the bytes of a file held in memory.
+    ///
+    /// # Errors
+    /// As [`file`](Self::file).
+    pub fn bytes(data: impl Into<Bytes>) -> Result<Self, VoiceError> {
+        let cursor = std::io::Cursor::new(data.into());
+        let source = crate::decode::FileSource::open(Box::new(cursor), None)?;
+        Ok(Self::from_source(OpusEncode::new(source)))
+    }
+
+    /// A track of whatever ffmpeg reads from `input` (a path, a URL, or a stream URL from
+    /// `yt-dlp -g`), converted by `ffmpeg -i <input> -f s16le -ar 48000 -ac 2 pipe:1` and encoded
+    /// with libopus. Not seekable. The child process is killed when the track is dropped.
+    ///
+    /// # Errors
+    /// [`VoiceErrorKind::MissingProgram`](crate::VoiceErrorKind::MissingProgram) when ffmpeg is
+    /// not on `PATH`; later failures (unreadable input) end the track with an error.
+    pub fn ffmpeg(input: &str) -> Result<Self, VoiceError> {
+        Self::ffmpeg_with("ffmpeg", input)
+    }
+
+    /// As [`ffmpeg`](Self::ffmpeg), with the ffmpeg program at `program`.
+    ///
+    /// # Errors
+    /// As [`ffmpeg`](Self::ffmpeg).
+    pub fn ffmpeg_with(program: &str, input: &str) -> Result<Self, VoiceError> {
+        let source = crate::ffmpeg::FfmpegSource::spawn(program, input)?;
+        Ok(Self::from_source(OpusEncode::new(source)))
+    }
+
     pub(crate) fn next_frame(&mut self) -> Option<Result<Bytes, VoiceError>> {
-        self.frames.next()
+        self.source.next_frame()
+    }
+
+    pub(crate) fn seek(&mut self, to: Duration) -> Result<(), VoiceError> {
+        self.source.seek(to)
+    }
+
+    pub(crate) fn set_volume(&mut self, volume: f32) -> bool {
+        self.source.set_volume(volume)
     }
 }
 

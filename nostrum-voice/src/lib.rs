@@ -1,5 +1,6 @@
 //! Voice for nostrum-core: the voice gateway (v8), UDP/RTP with AEAD transport encryption, DAVE
-//! end-to-end encryption, Opus out (pre-encoded frames, Ogg/Opus) and in.
+//! end-to-end encryption, audio out (Opus, Ogg/Opus, PCM, files via symphonia, ffmpeg; PCM encoded
+//! with libopus) and in (Opus, decoded to PCM on request).
 //!
 //! Layout (after songbird's `driver/`): [`crypto`] and [`rtp`] are the packet layer; the client is
 //! `gateway` (voice WebSocket), `udp` (IP discovery), `driver` (session and receive tasks),
@@ -15,18 +16,26 @@
 //! let connection = voice.join(&ctx, 41771983423143937, 127121515262115840).await?;
 //! let track = connection.play(Track::ogg_opus_file("song.opus").await?);
 //! track.ended().await;
+//! // PCM, MP3/FLAC/WAV/Vorbis (decoded in-process) and ffmpeg inputs are encoded with libopus:
+//! let track = connection.play(Track::file("song.flac").await?);
+//! track.set_volume(0.5).await;
+//! track.seek(std::time::Duration::from_secs(30)).await?;
+//! track.ended().await;
 //! # Ok(()) }
 //! ```
 
 mod connection;
 pub mod crypto;
 mod dave;
+mod decode;
 mod driver;
 mod error;
+mod ffmpeg;
 mod gateway;
 mod input;
 pub mod local;
 mod manager;
+mod pcm;
 mod player;
 pub mod rtp;
 mod udp;

@@ -53,6 +53,8 @@ pub(crate) enum PlayerCmd {
     Pause(u64),
     Resume(u64),
     Stop(u64),
+    Seek(u64, Duration, oneshot::Sender<Result<(), VoiceError>>),
+    Volume(u64, f32, oneshot::Sender<bool>),
 }
 
 /// A handle to a playing track: pause, resume, stop, and learn when it ends.
@@ -77,6 +79,27 @@ impl TrackHandle {
     /// Stops it for good.
     pub fn stop(&self) {
         let _ = self.cmds.send(PlayerCmd::Stop(self.id));
+    }
+
+    /// Moves to `position` from the start (PCM tracks held in memory, files decoded in-process).
+    ///
+    /// # Errors
+    /// [`VoiceErrorKind::Input`](crate::VoiceErrorKind::Input) when the track cannot seek
+    /// (pre-encoded Opus, streams, ffmpeg), [`VoiceErrorKind::Closed`](crate::VoiceErrorKind::Closed)
+    /// when it is no longer the current track.
+    pub async fn seek(&self, position: Duration) -> Result<(), VoiceError> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(PlayerCmd::Seek(self.id, position, tx));
+        rx.await
+            .unwrap_or_else(|_| Err(VoiceError::new(crate::VoiceErrorKind::Closed)))
+    }
+
+    /// Sets the volume, a factor on the samples before encoding (1.0 unchanged, 0.5 half);
+    /// `false` when the track is pre-encoded Opus (unchanged) or no longer current.
+    pub async fn set_volume(&self, volume: f32) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.cmds.send(PlayerCmd::Volume(self.id, volume, tx));
+        rx.await.unwrap_or(false)
     }
 
     /// Its state now.
@@ -157,6 +180,22 @@ impl Player {
                     old.state.send_replace(TrackState::Ended(TrackEnd::Stopped));
                 }
                 true
+            }
+            PlayerCmd::Seek(id, to, answer) => {
+                let result = match &mut self.current {
+                    Some(current) if current.id == id => current.track.seek(to),
+                    _ => Err(VoiceError::new(crate::VoiceErrorKind::Closed)),
+                };
+                let _ = answer.send(result);
+                false
+            }
+            PlayerCmd::Volume(id, volume, answer) => {
+                let done = match &mut self.current {
+                    Some(current) if current.id == id => current.track.set_volume(volume),
+                    _ => false,
+                };
+                let _ = answer.send(done);
+                false
             }
             _ => false,
         }
