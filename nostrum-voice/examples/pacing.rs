@@ -2,7 +2,9 @@
 //!
 //! `cargo run --release -p nostrum-voice --example pacing [seconds]` (default 5 s per round). For each
 //! packet, its lateness is `arrival - (first arrival + n * 20 ms)` (drift shows up here) and its gap
-//! error is `|gap - 20 ms|`; p50 and p99 over all packets of all streams are printed.
+//! error is `|gap - 20 ms|`; p50 and p99 over all packets of all streams are printed, with the CPU
+//! time the process spent per stream while playing (client and local voice server share the
+//! process, so it is an upper bound of the client's cost).
 
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ async fn round(streams: usize, frames: usize) -> Result<(), Box<dyn std::error::
         pairs.push((server, connection));
     }
     let frame = Bytes::from(vec![0xFC; 120]);
+    let (cpu_start, wall_start) = (cpu_seconds(), std::time::Instant::now());
     let tracks: Vec<_> = pairs
         .iter()
         .map(|(_, c)| c.play(Track::opus_frames(vec![frame.clone(); frames])))
@@ -41,6 +44,8 @@ async fn round(streams: usize, frames: usize) -> Result<(), Box<dyn std::error::
     for track in &tracks {
         track.ended().await;
     }
+    let cpu = cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    let wall = wall_start.elapsed().as_secs_f64();
     let (mut late, mut gaps) = (Vec::new(), Vec::new());
     for (server, _) in &pairs {
         server
@@ -65,15 +70,25 @@ async fn round(streams: usize, frames: usize) -> Result<(), Box<dyn std::error::
     }
     late.sort_by(f64::total_cmp);
     gaps.sort_by(f64::total_cmp);
+    let cpu_per_stream = cpu.map_or(f64::NAN, |cpu| cpu / wall / streams as f64 * 100.0);
     println!(
-        "{streams:>4} streams: |lateness| p50 {:6.3} ms p99 {:6.3} ms | |gap - 20 ms| p50 {:6.3} ms p99 {:6.3} ms ({} packets)",
+        "{streams:>4} streams: |lateness| p50 {:6.3} ms p99 {:6.3} ms | |gap - 20 ms| p50 {:6.3} ms p99 {:6.3} ms | CPU {:.2}% of a core per stream ({} packets)",
         percentile(&late, 0.5),
         percentile(&late, 0.99),
         percentile(&gaps, 0.5),
         percentile(&gaps, 0.99),
+        cpu_per_stream,
         late.len()
     );
     Ok(())
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (Linux; clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 #[tokio::main]
