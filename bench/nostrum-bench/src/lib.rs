@@ -31,10 +31,58 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "hey", "anyone", "know", "how", "to", "fix", "the", "build", "it", "fails", "on", "my", "machine", "lol",
-    "yeah", "same", "here", "just", "pushed", "a", "patch", "can", "you", "review", "later", "thanks", "ok",
-    "ping", "pong", "deploy", "is", "green", "now", "who", "broke", "main", "again", "coffee", "time", "brb",
-    "nice", "screenshot", "works", "for", "me", "weird", "try", "restarting", "game", "tonight", "?", "!",
+    "hey",
+    "anyone",
+    "know",
+    "how",
+    "to",
+    "fix",
+    "the",
+    "build",
+    "it",
+    "fails",
+    "on",
+    "my",
+    "machine",
+    "lol",
+    "yeah",
+    "same",
+    "here",
+    "just",
+    "pushed",
+    "a",
+    "patch",
+    "can",
+    "you",
+    "review",
+    "later",
+    "thanks",
+    "ok",
+    "ping",
+    "pong",
+    "deploy",
+    "is",
+    "green",
+    "now",
+    "who",
+    "broke",
+    "main",
+    "again",
+    "coffee",
+    "time",
+    "brb",
+    "nice",
+    "screenshot",
+    "works",
+    "for",
+    "me",
+    "weird",
+    "try",
+    "restarting",
+    "game",
+    "tonight",
+    "?",
+    "!",
 ];
 
 const GUILD: u64 = 1_100_000_000_000_000_001;
@@ -76,7 +124,9 @@ pub fn message_create(i: u64, rng: &mut Rng, with_mention: bool) -> Value {
     let author = rng.below(40);
     let channel = 1_300_000_000_000_000_000 + rng.below(10);
     let words = 3 + rng.below(10);
-    let mut content: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect();
+    let mut content: Vec<&str> = (0..words)
+        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+        .collect();
     let mut mentions = Vec::new();
     if with_mention {
         let mentioned = rng.below(40);
@@ -134,7 +184,11 @@ pub fn median(mut samples: Vec<f64>) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
 }
 
 /// Nanoseconds per item.
@@ -163,7 +217,12 @@ pub fn machine() -> String {
         .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .map(|load| load.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|load| {
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     format!("nproc {cpus}, {model}, {date}, load average at start {load}")
 }
@@ -171,7 +230,14 @@ pub fn machine() -> String {
 /// Prints a markdown table.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     println!("| {} |", headers.join(" | "));
-    println!("|{}|", headers.iter().map(|_| " --- ").collect::<Vec<_>>().join("|"));
+    println!(
+        "|{}|",
+        headers
+            .iter()
+            .map(|_| " --- ")
+            .collect::<Vec<_>>()
+            .join("|")
+    );
     for row in rows {
         println!("| {} |", row.join(" | "));
     }

@@ -22,12 +22,67 @@ const MESSAGE_BASE: u64 = 1_500_000_000_000_000_000;
 const EMOJI_BASE: u64 = 1_600_000_000_000_000_000;
 
 const WORDS: &[&str] = &[
-    "hey", "anyone", "know", "how", "to", "fix", "the", "build", "it", "fails", "on", "my", "machine", "lol",
-    "yeah", "same", "here", "just", "pushed", "a", "patch", "can", "you", "review", "later", "thanks", "ok",
-    "ping", "pong", "deploy", "is", "green", "now", "who", "broke", "main", "again", "coffee", "time", "brb",
-    "nice", "screenshot", "works", "for", "me", "weird", "try", "restarting", "game", "tonight", "?", "!",
+    "hey",
+    "anyone",
+    "know",
+    "how",
+    "to",
+    "fix",
+    "the",
+    "build",
+    "it",
+    "fails",
+    "on",
+    "my",
+    "machine",
+    "lol",
+    "yeah",
+    "same",
+    "here",
+    "just",
+    "pushed",
+    "a",
+    "patch",
+    "can",
+    "you",
+    "review",
+    "later",
+    "thanks",
+    "ok",
+    "ping",
+    "pong",
+    "deploy",
+    "is",
+    "green",
+    "now",
+    "who",
+    "broke",
+    "main",
+    "again",
+    "coffee",
+    "time",
+    "brb",
+    "nice",
+    "screenshot",
+    "works",
+    "for",
+    "me",
+    "weird",
+    "try",
+    "restarting",
+    "game",
+    "tonight",
+    "?",
+    "!",
 ];
-const GAMES: &[&str] = &["Minecraft", "Valorant", "League of Legends", "Visual Studio Code", "Spotify", "Factorio"];
+const GAMES: &[&str] = &[
+    "Minecraft",
+    "Valorant",
+    "League of Legends",
+    "Visual Studio Code",
+    "Spotify",
+    "Factorio",
+];
 const STATUSES: &[&str] = &["online", "idle", "dnd"];
 
 /// The steady stream's kinds and their weights out of 1000 (a large bot with the presence and
@@ -48,11 +103,13 @@ pub const MIX: &[(&str, u64)] = &[
     ("GUILD_ROLE_UPDATE", 10),
 ];
 
-fn s(id: u64) -> String {
+/// A snowflake as Discord sends it: a string.
+pub fn s(id: u64) -> String {
     id.to_string()
 }
 
-fn ts(rng: &mut Rng) -> String {
+/// A random ISO 8601 timestamp between 2018 and 2024.
+pub fn ts(rng: &mut Rng) -> String {
     format!(
         "20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}000+00:00",
         18 + rng.below(7),
@@ -92,7 +149,9 @@ struct GuildShape {
 
 fn member(g: &GuildShape, uid: u64, rng: &mut Rng, with_user: bool) -> Value {
     let nroles = rng.below(4) as usize;
-    let roles: Vec<String> = (0..nroles).map(|_| s(g.roles[1 + rng.below(g.roles.len() as u64 - 1) as usize])).collect();
+    let roles: Vec<String> = (0..nroles)
+        .map(|_| s(g.roles[1 + rng.below(g.roles.len() as u64 - 1) as usize]))
+        .collect();
     let mut m = json!({
         "roles": roles,
         "nick": if rng.below(5) == 0 { json!(format!("nick{uid}")) } else { Value::Null },
@@ -131,7 +190,15 @@ fn role(id: u64, guild: u64, pos: u64) -> Value {
     })
 }
 
-fn channel(id: u64, guild: u64, kind: u8, pos: u64, parent: Option<u64>, rng: &mut Rng, with_guild: bool) -> Value {
+fn channel(
+    id: u64,
+    guild: u64,
+    kind: u8,
+    pos: u64,
+    parent: Option<u64>,
+    rng: &mut Rng,
+    with_guild: bool,
+) -> Value {
     let mut c = json!({
         "id": s(id),
         "type": kind,
@@ -148,11 +215,16 @@ fn channel(id: u64, guild: u64, kind: u8, pos: u64, parent: Option<u64>, rng: &m
     }
     match kind {
         0 => {
-            c["topic"] = if rng.below(2) == 0 { json!("talk about things here") } else { Value::Null };
+            c["topic"] = if rng.below(2) == 0 {
+                json!("talk about things here")
+            } else {
+                Value::Null
+            };
             c["nsfw"] = json!(false);
             c["rate_limit_per_user"] = json!(0);
             c["last_message_id"] = json!(s(MESSAGE_BASE + rng.below(1_000_000)));
-            c["permission_overwrites"] = json!([{"id": s(guild), "type": 0, "allow": "0", "deny": "2048"}]);
+            c["permission_overwrites"] =
+                json!([{"id": s(guild), "type": 0, "allow": "0", "deny": "2048"}]);
         }
         2 => {
             c["bitrate"] = json!(64000);
@@ -245,11 +317,19 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
         }
         members.sort_unstable();
         members.dedup();
-        let roles: Vec<u64> = std::iter::once(id).chain((0..nroles).map(|r| ROLE_BASE + gi as u64 * 1000 + r)).collect();
+        let roles: Vec<u64> = std::iter::once(id)
+            .chain((0..nroles).map(|r| ROLE_BASE + gi as u64 * 1000 + r))
+            .collect();
         let category = CHANNEL_BASE + gi as u64 * 1000;
         let text: Vec<u64> = (1..=ntext).map(|c| category + c).collect();
         let voice: Vec<u64> = (1..=nvoice).map(|c| category + 500 + c).collect();
-        let shape = GuildShape { id, members, text, voice, roles };
+        let shape = GuildShape {
+            id,
+            members,
+            text,
+            voice,
+            roles,
+        };
 
         let mut channels = vec![channel(category, id, 4, 0, None, &mut rng, false)];
         for (i, &c) in shape.text.iter().enumerate() {
@@ -258,7 +338,12 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
         for (i, &c) in shape.voice.iter().enumerate() {
             channels.push(channel(c, id, 2, i as u64, Some(category), &mut rng, false));
         }
-        let roles_json: Vec<Value> = shape.roles.iter().enumerate().map(|(p, &r)| role(r, id, p as u64)).collect();
+        let roles_json: Vec<Value> = shape
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(p, &r)| role(r, id, p as u64))
+            .collect();
         let mut members_json = Vec::with_capacity(shape.members.len());
         let mut presences = Vec::new();
         let mut voice_states = Vec::new();
@@ -387,7 +472,13 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
         let gi = pick_guild(&mut rng);
         let g = &shapes[gi];
         let uid = g.members[1 + rng.below(g.members.len() as u64 - 1) as usize];
-        let needs_message = matches!(kind, "MESSAGE_REACTION_ADD" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" | "MESSAGE_REACTION_REMOVE");
+        let needs_message = matches!(
+            kind,
+            "MESSAGE_REACTION_ADD"
+                | "MESSAGE_UPDATE"
+                | "MESSAGE_DELETE"
+                | "MESSAGE_REACTION_REMOVE"
+        );
         if needs_message && recent.is_empty() {
             kind = "MESSAGE_CREATE";
         }
@@ -396,7 +487,12 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
                 let (mid, cid, gi, author) = if kind == "MESSAGE_UPDATE" {
                     recent[rng.below(recent.len() as u64) as usize]
                 } else {
-                    let m = (MESSAGE_BASE + next_message, g.text[rng.below(g.text.len() as u64) as usize], gi, uid);
+                    let m = (
+                        MESSAGE_BASE + next_message,
+                        g.text[rng.below(g.text.len() as u64) as usize],
+                        gi,
+                        uid,
+                    );
                     next_message += 1;
                     if recent.len() < 2000 {
                         recent.push(m);
@@ -446,7 +542,15 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
             "VOICE_STATE_UPDATE" => voice_state(g, uid, &mut rng, true),
             "CHANNEL_UPDATE" => {
                 let c = g.text[rng.below(g.text.len() as u64) as usize];
-                channel(c, g.id, 0, c % 1000, Some(CHANNEL_BASE + gi as u64 * 1000), &mut rng, true)
+                channel(
+                    c,
+                    g.id,
+                    0,
+                    c % 1000,
+                    Some(CHANNEL_BASE + gi as u64 * 1000),
+                    &mut rng,
+                    true,
+                )
             }
             "GUILD_ROLE_UPDATE" => {
                 let r = g.roles[rng.below(g.roles.len() as u64) as usize];
@@ -462,7 +566,8 @@ pub fn corpus(seed: u64, guilds: usize, events: usize) -> Corpus {
         seq += 1;
     }
     Corpus {
-        hello: json!({"op": 10, "d": {"heartbeat_interval": 3_600_000}, "s": null, "t": null}).to_string(),
+        hello: json!({"op": 10, "d": {"heartbeat_interval": 3_600_000}, "s": null, "t": null})
+            .to_string(),
         startup,
         steady,
         steady_kinds,
@@ -490,7 +595,11 @@ fn presence(uid: u64, guild: Option<u64>, rng: &mut Rng) -> Value {
 }
 
 fn voice_state(g: &GuildShape, uid: u64, rng: &mut Rng, event: bool) -> Value {
-    let channel = if event && rng.below(4) == 0 { Value::Null } else { json!(s(g.voice[rng.below(g.voice.len() as u64) as usize])) };
+    let channel = if event && rng.below(4) == 0 {
+        Value::Null
+    } else {
+        json!(s(g.voice[rng.below(g.voice.len() as u64) as usize]))
+    };
     let mut v = json!({"channel_id": channel, "user_id": s(USER_BASE + uid), "session_id": format!("{:032x}", uid),
                        "deaf": false, "mute": false, "self_deaf": rng.below(3) == 0, "self_mute": rng.below(2) == 0,
                        "self_video": false, "suppress": false, "request_to_speak_timestamp": null});
@@ -503,7 +612,9 @@ fn voice_state(g: &GuildShape, uid: u64, rng: &mut Rng, event: bool) -> Value {
 
 fn message(g: &GuildShape, mid: u64, cid: u64, author: u64, edited: bool, rng: &mut Rng) -> Value {
     let words = 3 + rng.below(12);
-    let mut content: Vec<String> = (0..words).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize].to_owned()).collect();
+    let mut content: Vec<String> = (0..words)
+        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize].to_owned())
+        .collect();
     let mut mentions = Vec::new();
     if rng.below(10) == 0 {
         let other = g.members[1 + rng.below(g.members.len() as u64 - 1) as usize];
@@ -592,7 +703,12 @@ impl Mode {
         }
     }
     pub fn from_path(path: &str) -> Self {
-        match path.trim_start_matches('/').split(['/', '?']).next().unwrap_or("") {
+        match path
+            .trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("")
+        {
             "zlib" => Mode::Zlib,
             "zstd" => Mode::Zstd,
             _ => Mode::None,
@@ -615,7 +731,10 @@ pub fn encode(corpus: &Corpus, mode: Mode) -> Encoded {
     }
     let mut c = match mode {
         Mode::None => C::Plain,
-        Mode::Zlib => C::Zlib(flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default())),
+        Mode::Zlib => C::Zlib(flate2::write::ZlibEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        )),
         Mode::Zstd => C::Zstd(zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd")),
     };
     let mut enc = |text: &str| -> Message {
@@ -634,16 +753,27 @@ pub fn encode(corpus: &Corpus, mode: Mode) -> Encoded {
         }
     };
     let hello = enc(&corpus.hello);
-    let rest: Vec<Message> = corpus.startup.iter().chain(corpus.steady.iter()).map(|t| enc(t)).collect();
+    let rest: Vec<Message> = corpus
+        .startup
+        .iter()
+        .chain(corpus.steady.iter())
+        .map(|t| enc(t))
+        .collect();
     let wire_bytes = rest.iter().map(Message::len).sum();
-    Encoded { hello, rest, wire_bytes }
+    Encoded {
+        hello,
+        rest,
+        wire_bytes,
+    }
 }
 
 /// The loopback gateway: every connection picks its compression from the first path segment
 /// (`/none`, `/zlib`, `/zstd`), gets HELLO, and after IDENTIFY the whole corpus as fast as it reads.
 pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { return };
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
         let streams = streams.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
@@ -656,7 +786,11 @@ pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
             let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                 .max_message_size(None)
                 .max_frame_size(None);
-            let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(tcp, cb, Some(config)).await else { return };
+            let Ok(ws) =
+                tokio_tungstenite::accept_hdr_async_with_config(tcp, cb, Some(config)).await
+            else {
+                return;
+            };
             let stream = &streams[mode as usize];
             let (mut sink, mut incoming) = ws.split();
             if sink.send(stream.hello.clone()).await.is_err() {
@@ -665,7 +799,9 @@ pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
             loop {
                 match incoming.next().await {
                     Some(Ok(Message::Text(text))) => {
-                        let op = serde_json::from_str::<Value>(text.as_str()).ok().and_then(|v| v["op"].as_u64());
+                        let op = serde_json::from_str::<Value>(text.as_str())
+                            .ok()
+                            .and_then(|v| v["op"].as_u64());
                         if op == Some(2) {
                             break;
                         }
@@ -674,7 +810,8 @@ pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
                     _ => return,
                 }
             }
-            let drain = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
+            let drain =
+                tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
             for frame in &stream.rest {
                 if sink.feed(frame.clone()).await.is_err() {
                     return;
@@ -690,13 +827,17 @@ pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
 /// answered `{}`. One request per connection (`Connection: close`).
 pub async fn serve_http(listener: TcpListener, gateway: String) {
     loop {
-        let Ok((mut tcp, _)) = listener.accept().await else { return };
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            return;
+        };
         let gateway = gateway.clone();
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             loop {
-                let Ok(n) = tcp.read(&mut chunk).await else { return };
+                let Ok(n) = tcp.read(&mut chunk).await else {
+                    return;
+                };
                 if n == 0 {
                     return;
                 }
@@ -709,11 +850,16 @@ pub async fn serve_http(listener: TcpListener, gateway: String) {
             let line = head.lines().next().unwrap_or("").to_owned();
             let path = line.split_whitespace().nth(1).unwrap_or("/");
             let path = path.split('?').next().unwrap_or(path);
-            let limit = json!({"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1});
+            let limit =
+                json!({"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1});
             let body = match path {
-                "/api/v10/gateway/bot" => json!({"url": format!("{gateway}/none"), "shards": 1, "session_start_limit": limit}),
+                "/api/v10/gateway/bot" => {
+                    json!({"url": format!("{gateway}/none"), "shards": 1, "session_start_limit": limit})
+                }
                 "/api/v10/gateway" => json!({"url": format!("{gateway}/none")}),
-                "/api/v10/users/@me" => json!({"id": s(BOT_ID), "username": "bench", "discriminator": "0", "avatar": null, "bot": true, "global_name": null}),
+                "/api/v10/users/@me" => {
+                    json!({"id": s(BOT_ID), "username": "bench", "discriminator": "0", "avatar": null, "bot": true, "global_name": null})
+                }
                 "/api/v10/applications/@me" | "/api/v10/oauth2/applications/@me" => json!({
                     "id": s(BOT_ID), "name": "bench", "icon": null, "description": "", "bot_public": true,
                     "bot_require_code_grant": false, "verify_key": "00", "flags": 565248,

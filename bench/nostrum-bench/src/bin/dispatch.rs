@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use nostrum_bench::{Rng, dispatch_frame, machine, median, message_create, ns_per, table, typing_start};
+use nostrum_bench::{
+    Rng, dispatch_frame, machine, median, message_create, ns_per, table, typing_start,
+};
 use nostrum_core::__private::Identity;
 use nostrum_core::dispatch::{ConsumerGroup, ConsumerOptions, EventKeys, Tasking};
 use nostrum_core::http::Http;
@@ -134,7 +136,11 @@ fn time_parse<T>(n: usize, mut f: impl FnMut() -> T) -> f64 {
 }
 
 fn fmt(ns: f64) -> String {
-    if ns >= 100.0 { format!("{ns:.0}") } else { format!("{ns:.1}") }
+    if ns >= 100.0 {
+        format!("{ns:.0}")
+    } else {
+        format!("{ns:.1}")
+    }
 }
 
 /// Sends `events` in bursts through `send`, waiting after each burst until `bot` handled them all.
@@ -161,7 +167,10 @@ async fn inline_costs(setup: Arc<Setup>) -> Vec<f64> {
     let (ctx, keys) = (&setup.ctx, EventKeys::default());
     let inline_bot = Arc::new(Bot::default());
     let inline = ConsumerGroup::new();
-    inline.join_arc(Arc::clone(&inline_bot), ConsumerOptions::tasking(Tasking::Inline));
+    inline.join_arc(
+        Arc::clone(&inline_bot),
+        ConsumerOptions::tasking(Tasking::Inline),
+    );
     let manual_bot = Bot::default();
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 7];
@@ -208,12 +217,19 @@ async fn inline_costs(setup: Arc<Setup>) -> Vec<f64> {
         let n = setup.total as u64;
         let start = Instant::now();
         for _ in 0..n {
-            inline.dispatch(ctx, black_box(Event::Resumed(Resumed {})), keys).await;
+            inline
+                .dispatch(ctx, black_box(Event::Resumed(Resumed {})), keys)
+                .await;
         }
         sample.push(ns_per(start.elapsed(), n));
         let start = Instant::now();
         for _ in 0..n {
-            let future = <Bot as Consumer>::__dispatch(&inline_bot, Identity, ctx, black_box(Event::Resumed(Resumed {})));
+            let future = <Bot as Consumer>::__dispatch(
+                &inline_bot,
+                Identity,
+                ctx,
+                black_box(Event::Resumed(Resumed {})),
+            );
             black_box(future.is_none());
         }
         sample.push(ns_per(start.elapsed(), n));
@@ -227,8 +243,16 @@ async fn inline_costs(setup: Arc<Setup>) -> Vec<f64> {
         }
     }
     let expected = (setup.runs * setup.total) as u64;
-    assert_eq!(inline_bot.handled(), expected, "the inline consumer saw every event");
-    assert_eq!(manual_bot.handled(), expected, "the hand-written match saw every event");
+    assert_eq!(
+        inline_bot.handled(),
+        expected,
+        "the inline consumer saw every event"
+    );
+    assert_eq!(
+        manual_bot.handled(),
+        expected,
+        "the hand-written match saw every event"
+    );
     samples.into_iter().map(median).collect()
 }
 
@@ -237,7 +261,10 @@ async fn spawn_costs(setup: Arc<Setup>) -> Vec<f64> {
     let (ctx, keys) = (&setup.ctx, EventKeys::default());
     let group_bot = Arc::new(Bot::default());
     let group = ConsumerGroup::new();
-    group.join_arc(Arc::clone(&group_bot), ConsumerOptions::tasking(Tasking::PerEvent));
+    group.join_arc(
+        Arc::clone(&group_bot),
+        ConsumerOptions::tasking(Tasking::PerEvent),
+    );
     let bare_bot = Arc::new(Bot::default());
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
@@ -249,7 +276,8 @@ async fn spawn_costs(setup: Arc<Setup>) -> Vec<f64> {
                     .timed(|batch| {
                         let (group, bot) = (&group, &group_bot);
                         async move {
-                            in_bursts(bot, batch, burst, |event| group.dispatch(ctx, event, keys)).await;
+                            in_bursts(bot, batch, burst, |event| group.dispatch(ctx, event, keys))
+                                .await;
                         }
                     })
                     .await,
@@ -277,8 +305,16 @@ async fn spawn_costs(setup: Arc<Setup>) -> Vec<f64> {
         }
     }
     let expected = 2 * (setup.runs * setup.total) as u64;
-    assert_eq!(group_bot.handled(), expected, "the per-event consumer saw every event");
-    assert_eq!(bare_bot.handled(), expected, "the bare spawns saw every event");
+    assert_eq!(
+        group_bot.handled(),
+        expected,
+        "the per-event consumer saw every event"
+    );
+    assert_eq!(
+        bare_bot.handled(),
+        expected,
+        "the bare spawns saw every event"
+    );
     samples.into_iter().map(median).collect()
 }
 
@@ -329,15 +365,23 @@ fn parse_costs(runs: usize, n: usize) -> Vec<Vec<String>> {
 
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
     if workers == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
     }
     .expect("tokio runtime")
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let total = args.first().copied().unwrap_or(200_000);
     let runs = args.get(1).copied().unwrap_or(7);
     let machine = machine();
@@ -355,17 +399,35 @@ fn main() {
     let setup = Arc::new(Setup {
         total,
         runs,
-        mix: vec![message.clone(), message.clone(), typing, message.clone(), message],
+        mix: vec![
+            message.clone(),
+            message.clone(),
+            typing,
+            message.clone(),
+            message,
+        ],
         ctx: Context::detached(Http::builder(None).build()),
     });
 
     // Every measurement runs in a spawned task on a worker, as the runtime's shard task does.
     let two = runtime(2);
-    let inline = two.block_on(async { tokio::spawn(inline_costs(Arc::clone(&setup))).await.expect("task") });
-    let spawn_two = two.block_on(async { tokio::spawn(spawn_costs(Arc::clone(&setup))).await.expect("task") });
+    let inline = two.block_on(async {
+        tokio::spawn(inline_costs(Arc::clone(&setup)))
+            .await
+            .expect("task")
+    });
+    let spawn_two = two.block_on(async {
+        tokio::spawn(spawn_costs(Arc::clone(&setup)))
+            .await
+            .expect("task")
+    });
     drop(two);
     let one = runtime(1);
-    let spawn_one = one.block_on(async { tokio::spawn(spawn_costs(Arc::clone(&setup))).await.expect("task") });
+    let spawn_one = one.block_on(async {
+        tokio::spawn(spawn_costs(Arc::clone(&setup)))
+            .await
+            .expect("task")
+    });
     drop(one);
     let parse_n = (total / 4).max(1000);
     let parse = parse_costs(runs, parse_n);
@@ -392,7 +454,11 @@ fn main() {
         .zip(&inline)
         .enumerate()
         .map(|(index, (name, ns))| {
-            let net = if (2..=3).contains(&index) { fmt(ns - baseline) } else { String::new() };
+            let net = if (2..=3).contains(&index) {
+                fmt(ns - baseline)
+            } else {
+                String::new()
+            };
             vec![(*name).to_owned(), fmt(*ns), net]
         })
         .collect();
@@ -409,7 +475,11 @@ fn main() {
     println!(
         "size_of::<Event>() = {} B; the hand-written match's future = {} B.",
         std::mem::size_of::<Event>(),
-        std::mem::size_of_val(&hand_written(&Bot::default(), &setup.ctx, Event::Resumed(Resumed {}))),
+        std::mem::size_of_val(&hand_written(
+            &Bot::default(),
+            &setup.ctx,
+            Event::Resumed(Resumed {})
+        )),
     );
     println!();
     println!(
@@ -438,11 +508,19 @@ fn main() {
         })
         .collect();
     table(
-        &["what", "2 workers ns/event", "2 workers, over (a)/(b)", "1 worker ns/event", "1 worker, over (a)/(b)"],
+        &[
+            "what",
+            "2 workers ns/event",
+            "2 workers, over (a)/(b)",
+            "1 worker ns/event",
+            "1 worker, over (a)/(b)",
+        ],
         &spawn_rows,
     );
     println!();
-    println!("Parsing: {parse_n} calls per run, median of {runs} runs (results dropped outside the timer).");
+    println!(
+        "Parsing: {parse_n} calls per run, median of {runs} runs (results dropped outside the timer)."
+    );
     println!();
     table(&["what", "ns each"], &parse);
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use nostrum_bench::{Rng, dispatch_frame, machine, median, message_create, table, typing_start};
-use nostrum_core::gateway::{Compression, GatewayConfig, IdentifyQueue, Shard, ShardEvent, ShardId};
+use nostrum_core::gateway::{
+    Compression, GatewayConfig, IdentifyQueue, Shard, ShardEvent, ShardId,
+};
 use nostrum_core::{Event, EventKind, Intents};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -40,10 +42,13 @@ enum Compressor {
 impl Compressor {
     fn new(mode: Compression) -> Self {
         match mode {
-            Compression::ZlibStream => {
-                Self::Zlib(flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default()))
+            Compression::ZlibStream => Self::Zlib(flate2::write::ZlibEncoder::new(
+                Vec::new(),
+                flate2::Compression::default(),
+            )),
+            Compression::ZstdStream => {
+                Self::Zstd(zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd encoder"))
             }
-            Compression::ZstdStream => Self::Zstd(zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd encoder")),
             _ => Self::Plain,
         }
     }
@@ -71,7 +76,9 @@ impl Compressor {
 fn texts(n: usize) -> Vec<String> {
     let mut rng = Rng::new(7);
     let mut out = Vec::with_capacity(n + 2);
-    out.push(json!({"op": 10, "d": {"heartbeat_interval": 3_600_000}, "s": null, "t": null}).to_string());
+    out.push(
+        json!({"op": 10, "d": {"heartbeat_interval": 3_600_000}, "s": null, "t": null}).to_string(),
+    );
     let ready = json!({
         "v": 10,
         "user": {"id": "1200000000000000999", "username": "bench", "discriminator": "0", "avatar": null, "bot": true,
@@ -98,16 +105,27 @@ fn texts(n: usize) -> Vec<String> {
 fn stream(texts: &[String], mode: Compression) -> Stream {
     let mut compressor = Compressor::new(mode);
     let plain_bytes = texts[2..].iter().map(String::len).sum();
-    let frames: Vec<Message> = texts.iter().map(|text| compressor.encode(text.clone())).collect();
+    let frames: Vec<Message> = texts
+        .iter()
+        .map(|text| compressor.encode(text.clone()))
+        .collect();
     let wire_bytes = frames[2..].iter().map(Message::len).sum();
-    Stream { frames, plain_bytes, wire_bytes }
+    Stream {
+        frames,
+        plain_bytes,
+        wire_bytes,
+    }
 }
 
 /// Serves one connection: HELLO, waits for IDENTIFY, READY, then every dispatch.
 async fn serve(listener: TcpListener, stream: Arc<Stream>) {
-    let Ok((tcp, _)) = listener.accept().await else { return };
+    let Ok((tcp, _)) = listener.accept().await else {
+        return;
+    };
     let _ = tcp.set_nodelay(true);
-    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
     let (mut sink, mut incoming) = ws.split();
     if sink.send(stream.frames[0].clone()).await.is_err() {
         return;
@@ -115,7 +133,9 @@ async fn serve(listener: TcpListener, stream: Arc<Stream>) {
     loop {
         match incoming.next().await {
             Some(Ok(Message::Text(text))) => {
-                let op = serde_json::from_str::<serde_json::Value>(text.as_str()).ok().and_then(|v| v["op"].as_u64());
+                let op = serde_json::from_str::<serde_json::Value>(text.as_str())
+                    .ok()
+                    .and_then(|v| v["op"].as_u64());
                 if op == Some(2) {
                     break;
                 }
@@ -137,11 +157,16 @@ async fn serve(listener: TcpListener, stream: Arc<Stream>) {
 
 /// One run: events per second seen by the shard, from READY to the n-th dispatch after it.
 async fn run(stream: Arc<Stream>, mode: Compression, n: usize, typed: bool) -> f64 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(serve(listener, stream));
 
-    let mut config = GatewayConfig::new("bench-token".into(), Intents::GUILD_MESSAGES | Intents::GUILD_MESSAGE_TYPING);
+    let mut config = GatewayConfig::new(
+        "bench-token".into(),
+        Intents::GUILD_MESSAGES | Intents::GUILD_MESSAGE_TYPING,
+    );
     config.gateway_url = format!("ws://{addr}");
     config.compression = mode;
     config.identify_queue = Arc::new(IdentifyQueue::default());
@@ -151,7 +176,10 @@ async fn run(stream: Arc<Stream>, mode: Compression, n: usize, typed: bool) -> f
     let mut start = None;
     let deadline = Instant::now() + Duration::from_secs(120);
     while count < n {
-        assert!(Instant::now() < deadline, "gateway run timed out after {count} events");
+        assert!(
+            Instant::now() < deadline,
+            "gateway run timed out after {count} events"
+        );
         match shard.next_event().await.expect("shard event") {
             ShardEvent::Dispatch { name: "READY", .. } => start = Some(Instant::now()),
             ShardEvent::Dispatch { name, data, .. } => {
@@ -168,7 +196,9 @@ async fn run(stream: Arc<Stream>, mode: Compression, n: usize, typed: bool) -> f
                 }
                 count += 1;
             }
-            ShardEvent::Disconnected { code, .. } => panic!("disconnected ({code:?}) after {count} events"),
+            ShardEvent::Disconnected { code, .. } => {
+                panic!("disconnected ({code:?}) after {count} events")
+            }
             _ => {}
         }
     }
@@ -183,13 +213,19 @@ async fn run(stream: Arc<Stream>, mode: Compression, n: usize, typed: bool) -> f
 /// The feeder's ceiling: a bare tokio-tungstenite client that counts frames (no decompression, no
 /// JSON), from READY to the n-th dispatch.
 async fn ceiling(stream: Arc<Stream>, n: usize) -> f64 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(serve(listener, stream));
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/?v=10&encoding=json")).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/?v=10&encoding=json"))
+        .await
+        .expect("connect");
     let (mut sink, mut incoming) = ws.split();
     let _hello = incoming.next().await;
-    sink.send(Message::text(r#"{"op":2,"d":{}}"#)).await.expect("identify");
+    sink.send(Message::text(r#"{"op":2,"d":{}}"#))
+        .await
+        .expect("identify");
     let _ready = incoming.next().await;
     let start = Instant::now();
     let mut count = 0;
@@ -207,7 +243,10 @@ async fn ceiling(stream: Arc<Stream>, n: usize) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(200_000);
     let runs = args.get(1).copied().unwrap_or(5);
 
@@ -232,7 +271,11 @@ async fn main() {
         }
         let mut samples = Vec::new();
         for _ in 0..runs {
-            samples.push(tokio::spawn(ceiling(Arc::clone(&stream), n)).await.expect("run"));
+            samples.push(
+                tokio::spawn(ceiling(Arc::clone(&stream), n))
+                    .await
+                    .expect("run"),
+            );
         }
         medians.push(median(samples));
         let plain = stream.plain_bytes as f64 / n as f64;

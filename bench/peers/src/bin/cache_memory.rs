@@ -26,6 +26,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use nostrum_bench::Rng;
+use peers::{s, ts};
 use serde_json::{Value, json};
 
 struct Counting;
@@ -57,7 +58,8 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size > layout.size() {
-                let now = HEAP.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
+                let now =
+                    HEAP.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
                 PEAK.fetch_max(now, Relaxed);
             } else {
                 HEAP.fetch_sub(layout.size() - new_size, Relaxed);
@@ -77,23 +79,6 @@ const USER_BASE: u64 = 1_200_000_000_000_000_000;
 const CHANNEL_BASE: u64 = 1_300_000_000_000_000_000;
 const ROLE_BASE: u64 = 1_400_000_000_000_000_000;
 const MESSAGE_BASE: u64 = 1_500_000_000_000_000_000;
-
-fn s(id: u64) -> String {
-    id.to_string()
-}
-
-fn ts(rng: &mut Rng) -> String {
-    format!(
-        "20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}000+00:00",
-        18 + rng.below(7),
-        1 + rng.below(12),
-        1 + rng.below(28),
-        rng.below(24),
-        rng.below(60),
-        rng.below(60),
-        rng.below(1000)
-    )
-}
 
 fn user(n: u64) -> Value {
     json!({
@@ -157,7 +142,15 @@ fn role(id: u64, guild: u64, pos: u64) -> Value {
 }
 
 /// A channel with two permission overwrites: @everyone and one other role.
-fn channel(id: u64, guild: u64, kind: u8, pos: u64, parent: Option<u64>, other_role: u64, rng: &mut Rng) -> Value {
+fn channel(
+    id: u64,
+    guild: u64,
+    kind: u8,
+    pos: u64,
+    parent: Option<u64>,
+    other_role: u64,
+    rng: &mut Rng,
+) -> Value {
     let mut c = json!({
         "id": s(id),
         "type": kind,
@@ -174,7 +167,11 @@ fn channel(id: u64, guild: u64, kind: u8, pos: u64, parent: Option<u64>, other_r
     }
     match kind {
         0 => {
-            c["topic"] = if rng.below(2) == 0 { json!("talk about things here") } else { Value::Null };
+            c["topic"] = if rng.below(2) == 0 {
+                json!("talk about things here")
+            } else {
+                Value::Null
+            };
             c["nsfw"] = json!(false);
             c["rate_limit_per_user"] = json!(0);
             c["last_message_id"] = json!(s(MESSAGE_BASE + rng.below(1_000_000)));
@@ -194,9 +191,19 @@ fn channel(id: u64, guild: u64, kind: u8, pos: u64, parent: Option<u64>, other_r
 
 /// The `d` of a GUILD_CREATE: guild number `gi`, `categories`/`text`/`voice` channels spread over
 /// the categories, `nroles` roles (@everyone included), members for users `users`.
-fn guild_create(gi: u64, categories: u64, text: u64, voice: u64, nroles: u64, users: &[u64], rng: &mut Rng) -> String {
+fn guild_create(
+    gi: u64,
+    categories: u64,
+    text: u64,
+    voice: u64,
+    nroles: u64,
+    users: &[u64],
+    rng: &mut Rng,
+) -> String {
     let id = GUILD_BASE + gi;
-    let roles: Vec<u64> = std::iter::once(id).chain((1..nroles).map(|r| ROLE_BASE + gi * 1000 + r)).collect();
+    let roles: Vec<u64> = std::iter::once(id)
+        .chain((1..nroles).map(|r| ROLE_BASE + gi * 1000 + r))
+        .collect();
     let base = CHANNEL_BASE + gi * 1000;
     let mut channels = Vec::new();
     let cats: Vec<u64> = (0..categories).map(|c| base + c).collect();
@@ -292,7 +299,9 @@ fn payloads(kind: &str, members: u64, guilds: u64) -> Vec<String> {
         "m1" => vec![small(0, &users, &mut rng)],
         "m0b" => vec![small(0, &[], &mut rng), small(1, &[], &mut rng)],
         "m2" => vec![small(0, &users, &mut rng), small(1, &users, &mut rng)],
-        "g" => (0..guilds).map(|gi| guild_create(gi, 10, 70, 20, 50, &[], &mut rng)).collect(),
+        "g" => (0..guilds)
+            .map(|gi| guild_create(gi, 10, 70, 20, 50, &[], &mut rng))
+            .collect(),
         other => panic!("unknown kind {other}"),
     }
 }
@@ -317,16 +326,35 @@ fn expected(texts: &[String]) -> Vec<(u64, usize, usize, usize)> {
             (
                 v["id"].as_str().unwrap().parse().unwrap(),
                 members.iter().filter(|m| m["nick"].is_string()).count(),
-                members.iter().map(|m| m["roles"].as_array().unwrap().len()).sum(),
-                v["channels"].as_array().unwrap().iter().map(|c| c["permission_overwrites"].as_array().unwrap().len()).sum(),
+                members
+                    .iter()
+                    .map(|m| m["roles"].as_array().unwrap().len())
+                    .sum(),
+                v["channels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["permission_overwrites"].as_array().unwrap().len())
+                    .sum(),
             )
         })
         .collect()
 }
 
-fn check(lib: &str, want: &[(u64, usize, usize, usize)], got: &[(usize, usize, usize)], users: usize, named: usize) {
+fn check(
+    lib: &str,
+    want: &[(u64, usize, usize, usize)],
+    got: &[(usize, usize, usize)],
+    users: usize,
+    named: usize,
+) {
     for (w, g) in want.iter().zip(got) {
-        assert_eq!((w.1, w.2, w.3), *g, "{lib}: guild {} nicks/role links/overwrites differ from the payload", w.0);
+        assert_eq!(
+            (w.1, w.2, w.3),
+            *g,
+            "{lib}: guild {} nicks/role links/overwrites differ from the payload",
+            w.0
+        );
     }
     assert_eq!(users, named, "{lib}: a cached user lost its username");
 }
@@ -350,7 +378,10 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
             for text in &texts {
                 let raw: &RawValue = serde_json::from_str(text).expect("raw d");
                 let mut event = Event::from_dispatch("GUILD_CREATE", raw);
-                assert!(!matches!(event, Event::Unknown { .. }), "nostrum did not parse the GUILD_CREATE");
+                assert!(
+                    !matches!(event, Event::Unknown { .. }),
+                    "nostrum did not parse the GUILD_CREATE"
+                );
                 cache.update(&mut event);
                 drop(event);
             }
@@ -366,16 +397,45 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
                 .iter()
                 .map(|w| {
                     let gid = nostrum_core::model::id::Id::new(w.0);
-                    let (n, r) = cache.fold_members(gid, (0, 0), |(n, r), m| (n + usize::from(m.nick.is_some()), r + m.roles.len()));
-                    let o = cache.guild_channels(gid).iter().map(|&c| cache.channel(c).map_or(0, |c| c.permission_overwrites.len())).sum();
+                    let (n, r) = cache.fold_members(gid, (0, 0), |(n, r), m| {
+                        (n + usize::from(m.nick.is_some()), r + m.roles.len())
+                    });
+                    let o = cache
+                        .guild_channels(gid)
+                        .iter()
+                        .map(|&c| {
+                            cache
+                                .channel(c)
+                                .map_or(0, |c| c.permission_overwrites.len())
+                        })
+                        .sum();
                     (n, r, o)
                 })
                 .collect();
             let named = (1..=members)
-                .filter(|u| cache.user(nostrum_core::model::id::Id::new(USER_BASE + u)).is_some_and(|c| *c.name == *format!("user{u}")))
+                .filter(|u| {
+                    cache
+                        .user(nostrum_core::model::id::Id::new(USER_BASE + u))
+                        .is_some_and(|c| *c.name == *format!("user{u}"))
+                })
                 .count();
-            check(lib, &want, &got, if kind == "g" || kind.starts_with("m0") { 0 } else { members as usize }, named);
-            Measured { empty_cache, cache: after - before, peak, counts }
+            check(
+                lib,
+                &want,
+                &got,
+                if kind == "g" || kind.starts_with("m0") {
+                    0
+                } else {
+                    members as usize
+                },
+                named,
+            );
+            Measured {
+                empty_cache,
+                cache: after - before,
+                peak,
+                counts,
+            }
         }
         "twilight" => {
             use serde::de::DeserializeSeed;
@@ -392,10 +452,15 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
                 let event: Event = {
                     let de = GatewayEventDeserializer::from_json(&frame).expect("envelope");
                     let mut json = serde_json::Deserializer::from_str(&frame);
-                    de.deserialize(&mut json).expect("twilight GUILD_CREATE").into()
+                    de.deserialize(&mut json)
+                        .expect("twilight GUILD_CREATE")
+                        .into()
                 };
                 drop(frame);
-                assert!(matches!(event, Event::GuildCreate(_)), "twilight: not a GUILD_CREATE");
+                assert!(
+                    matches!(event, Event::GuildCreate(_)),
+                    "twilight: not a GUILD_CREATE"
+                );
                 cache.update(&event);
                 drop(event);
             }
@@ -415,23 +480,51 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
                 .iter()
                 .map(|w| {
                     let gid = twilight_model::id::Id::new(w.0);
-                    let (n, r) = (1..=members).fold((0, 0), |(n, r), u| match cache.member(gid, twilight_model::id::Id::new(USER_BASE + u)) {
-                        Some(m) => (n + usize::from(m.nick().is_some()), r + m.roles().len()),
-                        None => (n, r),
+                    let (n, r) = (1..=members).fold((0, 0), |(n, r), u| {
+                        match cache.member(gid, twilight_model::id::Id::new(USER_BASE + u)) {
+                            Some(m) => (n + usize::from(m.nick().is_some()), r + m.roles().len()),
+                            None => (n, r),
+                        }
                     });
-                    let channels: Vec<_> = cache.guild_channels(gid).map(|c| c.iter().copied().collect()).unwrap_or_default();
+                    let channels: Vec<_> = cache
+                        .guild_channels(gid)
+                        .map(|c| c.iter().copied().collect())
+                        .unwrap_or_default();
                     let o = channels
                         .iter()
-                        .map(|&c| cache.channel(c).map_or(0, |c| c.permission_overwrites.as_ref().map_or(0, Vec::len)))
+                        .map(|&c| {
+                            cache
+                                .channel(c)
+                                .map_or(0, |c| c.permission_overwrites.as_ref().map_or(0, Vec::len))
+                        })
                         .sum();
                     (n, r, o)
                 })
                 .collect();
             let named = (1..=members)
-                .filter(|u| cache.user(twilight_model::id::Id::new(USER_BASE + u)).is_some_and(|c| c.name == format!("user{u}")))
+                .filter(|u| {
+                    cache
+                        .user(twilight_model::id::Id::new(USER_BASE + u))
+                        .is_some_and(|c| c.name == format!("user{u}"))
+                })
                 .count();
-            check(lib, &want, &got, if kind == "g" || kind.starts_with("m0") { 0 } else { members as usize }, named);
-            Measured { empty_cache, cache: after - before, peak, counts }
+            check(
+                lib,
+                &want,
+                &got,
+                if kind == "g" || kind.starts_with("m0") {
+                    0
+                } else {
+                    members as usize
+                },
+                named,
+            );
+            Measured {
+                empty_cache,
+                cache: after - before,
+                peak,
+                counts,
+            }
         }
         "serenity" => {
             use serenity::cache::{Cache, Settings};
@@ -441,7 +534,8 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
             let cache = Cache::new_with_settings(settings);
             let empty_cache = HEAP.load(Relaxed) - before;
             for text in &texts {
-                let mut event: GuildCreateEvent = serde_json::from_str(text).expect("serenity GUILD_CREATE");
+                let mut event: GuildCreateEvent =
+                    serde_json::from_str(text).expect("serenity GUILD_CREATE");
                 cache.update(&mut event);
                 drop(event);
             }
@@ -464,16 +558,46 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
             let got: Vec<(usize, usize, usize)> = want
                 .iter()
                 .map(|w| {
-                    let g = cache.guild(serenity::model::id::GuildId::new(w.0)).expect("cached guild");
-                    let (n, r) = g.members.values().fold((0, 0), |(n, r), m| (n + usize::from(m.nick.is_some()), r + m.roles.len()));
-                    (n, r, g.channels.values().map(|c| c.permission_overwrites.len()).sum())
+                    let g = cache
+                        .guild(serenity::model::id::GuildId::new(w.0))
+                        .expect("cached guild");
+                    let (n, r) = g.members.values().fold((0, 0), |(n, r), m| {
+                        (n + usize::from(m.nick.is_some()), r + m.roles.len())
+                    });
+                    (
+                        n,
+                        r,
+                        g.channels
+                            .values()
+                            .map(|c| c.permission_overwrites.len())
+                            .sum(),
+                    )
                 })
                 .collect();
             let named = (1..=members)
-                .filter(|u| cache.user(serenity::model::id::UserId::new(USER_BASE + u)).is_some_and(|c| c.name == format!("user{u}")))
+                .filter(|u| {
+                    cache
+                        .user(serenity::model::id::UserId::new(USER_BASE + u))
+                        .is_some_and(|c| c.name == format!("user{u}"))
+                })
                 .count();
-            check(lib, &want, &got, if kind == "g" || kind.starts_with("m0") { 0 } else { members as usize }, named);
-            Measured { empty_cache, cache: after - before, peak, counts }
+            check(
+                lib,
+                &want,
+                &got,
+                if kind == "g" || kind.starts_with("m0") {
+                    0
+                } else {
+                    members as usize
+                },
+                named,
+            );
+            Measured {
+                empty_cache,
+                cache: after - before,
+                peak,
+                counts,
+            }
         }
         other => panic!("unknown library {other}"),
     }
@@ -482,7 +606,11 @@ fn child(lib: &str, kind: &str, members: u64, guilds: u64) -> Measured {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 const LIBS: [&str; 3] = ["nostrum", "twilight", "serenity"];
@@ -501,7 +629,9 @@ fn main() {
     let members: u64 = args.get(1).map_or(10_000, |a| a.parse().expect("MEMBERS"));
     let guilds: u64 = args.get(2).map_or(100, |a| a.parse().expect("GUILDS"));
     let runs: usize = args.get(3).map_or(5, |a| a.parse().expect("RUNS"));
-    println!("cache memory: {members} members, {guilds} guilds of 100 channels and 50 roles, {runs} runs");
+    println!(
+        "cache memory: {members} members, {guilds} guilds of 100 channels and 50 roles, {runs} runs"
+    );
     println!("machine: {}", nostrum_bench::machine());
     // Payload sizes, for the report.
     for kind in KINDS {
@@ -521,7 +651,13 @@ fn main() {
         for (ki, kind) in KINDS.iter().enumerate() {
             for (li, lib) in LIBS.iter().enumerate() {
                 let out = std::process::Command::new(&exe)
-                    .args(["child", lib, kind, &members.to_string(), &guilds.to_string()])
+                    .args([
+                        "child",
+                        lib,
+                        kind,
+                        &members.to_string(),
+                        &guilds.to_string(),
+                    ])
                     .output()
                     .expect("spawn child");
                 assert!(
@@ -553,7 +689,9 @@ fn main() {
     let derived = |li: usize| {
         let s = &samples[li];
         let per_member: Vec<f64> = (0..runs).map(|r| (s[1][r] - s[0][r]) / n).collect();
-        let per_extra: Vec<f64> = (0..runs).map(|r| ((s[3][r] - s[1][r]) - (s[2][r] - s[0][r])) / n).collect();
+        let per_extra: Vec<f64> = (0..runs)
+            .map(|r| ((s[3][r] - s[1][r]) - (s[2][r] - s[0][r])) / n)
+            .collect();
         let per_guild: Vec<f64> = (0..runs).map(|r| s[4][r] / g).collect();
         let spread = |v: &[f64]| {
             let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -583,7 +721,9 @@ fn main() {
         );
     }
     println!();
-    println!("| metric (heap, medians of {runs} runs) | nostrum | twilight | serenity | nostrum/twilight | nostrum/serenity |");
+    println!(
+        "| metric (heap, medians of {runs} runs) | nostrum | twilight | serenity | nostrum/twilight | nostrum/serenity |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     let row = |name: &str, pick: &dyn Fn(usize) -> f64| {
         let (a, b, c) = (pick(0), pick(1), pick(2));
@@ -596,14 +736,26 @@ fn main() {
             a / c
         );
     };
-    row(&format!("per member (1 guild, {members} distinct users)"), &|li| d[li].0);
-    row("per extra membership (2nd guild, same users)", &|li| d[li].1);
-    row(&format!("per guild ({guilds} guilds: 100 channels, 50 roles, 0 members)"), &|li| d[li].2);
+    row(
+        &format!("per member (1 guild, {members} distinct users)"),
+        &|li| d[li].0,
+    );
+    row("per extra membership (2nd guild, same users)", &|li| {
+        d[li].1
+    });
+    row(
+        &format!("per guild ({guilds} guilds: 100 channels, 50 roles, 0 members)"),
+        &|li| d[li].2,
+    );
     println!();
     println!(
         "targets: nostrum per member <= 0.5 KB: {}; per guild <= 60 KB: {}; per member <= 0.6x twilight: {}",
         if d[0].0 <= 500.0 { "met" } else { "NOT met" },
         if d[0].2 <= 60_000.0 { "met" } else { "NOT met" },
-        if d[0].0 <= 0.6 * d[1].0 { "met" } else { "NOT met" },
+        if d[0].0 <= 0.6 * d[1].0 {
+            "met"
+        } else {
+            "NOT met"
+        },
     );
 }

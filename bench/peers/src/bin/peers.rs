@@ -38,7 +38,8 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size > layout.size() {
-                let now = HEAP.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
+                let now =
+                    HEAP.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
                 PEAK.fetch_max(now, Relaxed);
             } else {
                 HEAP.fetch_sub(layout.size() - new_size, Relaxed);
@@ -153,7 +154,11 @@ mod serenity_bot {
 }
 
 async fn child(args: &[String]) {
-    let (lib, scenario, mode) = (args[0].as_str(), args[1].as_str(), Mode::from_path(&args[2]));
+    let (lib, scenario, mode) = (
+        args[0].as_str(),
+        args[1].as_str(),
+        Mode::from_path(&args[2]),
+    );
     let gw: u16 = args[3].parse().unwrap();
     let http: u16 = args[4].parse().unwrap();
     let guilds: u64 = args[5].parse().unwrap();
@@ -169,8 +174,8 @@ async fn child(args: &[String]) {
     let mut serenity_cache = None;
     match lib {
         "nostrum" | "nostrum-inline" => {
-            use nostrum_core::dispatch::{ConsumerOptions, Tasking};
             use nostrum_core::cache::{Cache, CacheConfig, ResourceType};
+            use nostrum_core::dispatch::{ConsumerOptions, Tasking};
             use nostrum_core::gateway::Compression;
             use nostrum_core::{Client, Intents, Shards};
             let compression = match mode {
@@ -186,13 +191,23 @@ async fn child(args: &[String]) {
                 .intents(Intents::all());
             // The default is Tasking::PerEvent (a task per event, as serenity); "nostrum-inline"
             // runs the handler in the dispatcher, as the twilight loop below does.
-            let options = ConsumerOptions::tasking(if lib == "nostrum" { Tasking::PerEvent } else { Tasking::Inline });
+            let options = ConsumerOptions::tasking(if lib == "nostrum" {
+                Tasking::PerEvent
+            } else {
+                Tasking::Inline
+            });
             let client = if full {
                 builder
-                    .cache(CacheConfig { resources: ResourceType::ALL, message_cache_size: 100, ..CacheConfig::default() })
+                    .cache(CacheConfig {
+                        resources: ResourceType::ALL,
+                        message_cache_size: 100,
+                        ..CacheConfig::default()
+                    })
                     .consumer_with(nostrum_bot::All, options)
             } else {
-                builder.cache_backend(Cache::none()).consumer_with(nostrum_bot::Msg, options)
+                builder
+                    .cache_backend(Cache::none())
+                    .consumer_with(nostrum_bot::Msg, options)
             };
             tokio::spawn(async move {
                 if let Err(err) = client.run().await {
@@ -202,8 +217,12 @@ async fn child(args: &[String]) {
         }
         "twilight" => {
             use twilight_cache_inmemory::{DefaultInMemoryCache, ResourceType};
-            use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _};
-            let config = ConfigBuilder::new(TOKEN.to_owned(), Intents::all()).proxy_url(gateway).build();
+            use twilight_gateway::{
+                ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
+            };
+            let config = ConfigBuilder::new(TOKEN.to_owned(), Intents::all())
+                .proxy_url(gateway)
+                .build();
             let mut shard = Shard::with_config(ShardId::ONE, config);
             tokio::spawn(async move {
                 if full {
@@ -237,19 +256,26 @@ async fn child(args: &[String]) {
         }
         "serenity" => {
             use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
-            let http = HttpBuilder::new(TOKEN).proxy(api).ratelimiter_disabled(true).build();
+            let http = HttpBuilder::new(TOKEN)
+                .proxy(api)
+                .ratelimiter_disabled(true)
+                .build();
             let mut settings = serenity::cache::Settings::default();
             let builder = ClientBuilder::new_with_http(http, GatewayIntents::all());
             let builder = if full {
                 GUILDS_FROM_CACHE.store(true, Relaxed);
                 settings.max_messages = 100;
-                builder.cache_settings(settings).raw_event_handler(serenity_bot::Raw)
+                builder
+                    .cache_settings(settings)
+                    .raw_event_handler(serenity_bot::Raw)
             } else {
                 settings.max_messages = 0;
                 settings.cache_guilds = false;
                 settings.cache_channels = false;
                 settings.cache_users = false;
-                builder.cache_settings(settings).event_handler(serenity_bot::Msg)
+                builder
+                    .cache_settings(settings)
+                    .event_handler(serenity_bot::Msg)
             };
             let mut client = builder.await.expect("serenity client");
             serenity_cache = Some(client.cache.clone());
@@ -269,7 +295,11 @@ async fn child(args: &[String]) {
                 let _ = T_GUILDS.set((Instant::now(), PEAK.load(Relaxed), HEAP.load(Relaxed)));
             }
         }
-        let done = if full { T_STEADY.get().is_some() && T_GUILDS.get().is_some() } else { T_MSG_LAST.get().is_some() };
+        let done = if full {
+            T_STEADY.get().is_some() && T_GUILDS.get().is_some()
+        } else {
+            T_MSG_LAST.get().is_some()
+        };
         if done {
             break;
         }
@@ -313,7 +343,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("child") {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(child(&args[1..]));
         return;
     }
@@ -345,13 +379,21 @@ fn main() {
     );
     println!(
         "steady mix: {}",
-        kinds.iter().map(|(k, c)| format!("{k} {:.1}%", *c as f64 * 100.0 / events as f64)).collect::<Vec<_>>().join(", ")
+        kinds
+            .iter()
+            .map(|(k, c)| format!("{k} {:.1}%", *c as f64 * 100.0 / events as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut all_frames: Vec<String> = corpus.startup.clone();
     all_frames.extend(corpus.steady.iter().cloned());
     let failures = peers::check_twilight(&all_frames);
     drop(all_frames);
-    println!("twilight-model 0.18 check: {} frames, {} failures", corpus.startup.len() + corpus.steady.len(), failures.len());
+    println!(
+        "twilight-model 0.18 check: {} frames, {} failures",
+        corpus.startup.len() + corpus.steady.len(),
+        failures.len()
+    );
     if !failures.is_empty() {
         for (i, f) in failures.iter().take(10) {
             eprintln!("frame {i}: {f}");
@@ -372,24 +414,45 @@ fn main() {
     }
     let limit_steady = median(limit_steady).unwrap();
     let limit_startup = median(limit_startup).unwrap();
-    println!("limit (twilight-model parse only, in memory): steady {limit_steady:.0} events/s; all GUILD_CREATEs + READY {limit_startup:.0} ms");
+    println!(
+        "limit (twilight-model parse only, in memory): steady {limit_steady:.0} events/s; all GUILD_CREATEs + READY {limit_startup:.0} ms"
+    );
 
     let t = Instant::now();
-    let streams = Arc::new([encode(&corpus, Mode::None), encode(&corpus, Mode::Zlib), encode(&corpus, Mode::Zstd)]);
-    for (m, s) in [Mode::None, Mode::Zlib, Mode::Zstd].iter().zip(streams.iter()) {
-        println!("{}: {:.1} MB on the wire", m.name(), s.wire_bytes as f64 / 1e6);
+    let streams = Arc::new([
+        encode(&corpus, Mode::None),
+        encode(&corpus, Mode::Zlib),
+        encode(&corpus, Mode::Zstd),
+    ]);
+    for (m, s) in [Mode::None, Mode::Zlib, Mode::Zstd]
+        .iter()
+        .zip(streams.iter())
+    {
+        println!(
+            "{}: {:.1} MB on the wire",
+            m.name(),
+            s.wire_bytes as f64 / 1e6
+        );
     }
     println!("encoded in {:.1} s", t.elapsed().as_secs_f64());
-    let (msgs, steady_n, startup_bytes) = (corpus.messages, corpus.steady.len(), corpus.startup_bytes());
+    let (msgs, steady_n, startup_bytes) =
+        (corpus.messages, corpus.steady.len(), corpus.startup_bytes());
     let steady_bytes = corpus.steady_bytes();
     let members = corpus.members;
     drop(corpus);
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (gw, http) = rt.block_on(async {
         let gl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let hl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (gw, http) = (gl.local_addr().unwrap().port(), hl.local_addr().unwrap().port());
+        let (gw, http) = (
+            gl.local_addr().unwrap().port(),
+            hl.local_addr().unwrap().port(),
+        );
         tokio::spawn(peers::serve_gateway(gl, streams));
         tokio::spawn(peers::serve_http(hl, format!("ws://127.0.0.1:{gw}")));
         (gw, http)
@@ -419,7 +482,13 @@ fn main() {
                 }
                 let out = std::process::Command::new(&exe)
                     .args(["child", lib, scenario, mode.path()])
-                    .args([gw.to_string(), http.to_string(), guilds.to_string(), steady_n.to_string(), msgs.to_string()])
+                    .args([
+                        gw.to_string(),
+                        http.to_string(),
+                        guilds.to_string(),
+                        steady_n.to_string(),
+                        msgs.to_string(),
+                    ])
                     .output()
                     .expect("child");
                 let stdout = String::from_utf8_lossy(&out.stdout);
@@ -433,7 +502,11 @@ fn main() {
                         eprintln!("run {run} {r}");
                         results.push(v);
                     }
-                    None => eprintln!("run {run} {lib} {scenario} {}: no result ({})", mode.name(), out.status),
+                    None => eprintln!(
+                        "run {run} {lib} {scenario} {}: no result ({})",
+                        mode.name(),
+                        out.status
+                    ),
                 }
             }
         }
@@ -443,7 +516,12 @@ fn main() {
         median(
             results
                 .iter()
-                .filter(|r| r["lib"] == lib && r["scenario"] == scenario && r["mode"] == mode.name() && r["timed_out"] == false)
+                .filter(|r| {
+                    r["lib"] == lib
+                        && r["scenario"] == scenario
+                        && r["mode"] == mode.name()
+                        && r["timed_out"] == false
+                })
                 .filter_map(|r| r[key].as_f64())
                 .collect(),
         )
@@ -457,34 +535,92 @@ fn main() {
     md += &format!("Machine: {machine}\n\n");
     md += &format!(
         "Corpus (seed 42): {guilds} guilds, {} memberships ({:.1} MB of GUILD_CREATE); {steady_n} steady events ({:.1} MB, {msgs} MESSAGE_CREATE). {runs} runs, medians.\n",
-        members, startup_bytes as f64 / 1e6, steady_bytes as f64 / 1e6
+        members,
+        startup_bytes as f64 / 1e6,
+        steady_bytes as f64 / 1e6
     );
-    md += &format!("Limit (twilight-model parse only, in memory, one thread): {limit_steady:.0} events/s steady; {limit_startup:.0} ms for READY + all GUILD_CREATEs.\n\n");
+    md += &format!(
+        "Limit (twilight-model parse only, in memory, one thread): {limit_steady:.0} events/s steady; {limit_startup:.0} ms for READY + all GUILD_CREATEs.\n\n"
+    );
     md += "| scenario | metric | compression (nostrum / twilight / serenity) | nostrum | twilight | serenity | nostrum/twilight | nostrum/serenity |\n";
     md += "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
     let rows: &[(&str, &str, &str, usize)] = &[
-        ("start-up, cache all", "startup_ms", "ms to all guilds cached", 0),
-        ("start-up, cache all", "startup_peak_heap_mb", "peak heap MB", 1),
-        ("start-up, cache all", "startup_final_heap_mb", "heap MB after start-up", 1),
-        ("steady, cache all, every event handled", "events_per_s", "events/s", 0),
-        ("steady, cache all, every event handled", "vmhwm_mb", "peak RSS MB (VmHWM)", 1),
-        ("steady, MESSAGE_CREATE handler only, no cache", "events_per_s", "events/s", 0),
-        ("steady, MESSAGE_CREATE handler only, no cache", "vmhwm_mb", "peak RSS MB (VmHWM)", 1),
+        (
+            "start-up, cache all",
+            "startup_ms",
+            "ms to all guilds cached",
+            0,
+        ),
+        (
+            "start-up, cache all",
+            "startup_peak_heap_mb",
+            "peak heap MB",
+            1,
+        ),
+        (
+            "start-up, cache all",
+            "startup_final_heap_mb",
+            "heap MB after start-up",
+            1,
+        ),
+        (
+            "steady, cache all, every event handled",
+            "events_per_s",
+            "events/s",
+            0,
+        ),
+        (
+            "steady, cache all, every event handled",
+            "vmhwm_mb",
+            "peak RSS MB (VmHWM)",
+            1,
+        ),
+        (
+            "steady, MESSAGE_CREATE handler only, no cache",
+            "events_per_s",
+            "events/s",
+            0,
+        ),
+        (
+            "steady, MESSAGE_CREATE handler only, no cache",
+            "vmhwm_mb",
+            "peak RSS MB (VmHWM)",
+            1,
+        ),
     ];
     let mut chart: Vec<(String, [Option<f64>; 4])> = Vec::new();
     for &(label, key, metric, digits) in rows {
-        let scenario = if label.contains("only") { "msg" } else { "full" };
+        let scenario = if label.contains("only") {
+            "msg"
+        } else {
+            "full"
+        };
         for (nlib, nm, tm, sm) in [
             ("nostrum", Mode::None, Mode::None, Mode::None),
             ("nostrum", Mode::Zstd, Mode::Zstd, Mode::None),
             ("nostrum", Mode::Zlib, Mode::Zstd, Mode::None),
             ("nostrum-inline", Mode::Zstd, Mode::Zstd, Mode::None),
         ] {
-            let (n, t, s) = (med(nlib, scenario, nm, key), med("twilight", scenario, tm, key), med("serenity", scenario, sm, key));
-            let inline = if nlib == "nostrum-inline" { " (nostrum `Tasking::Inline`)" } else { "" };
+            let (n, t, s) = (
+                med(nlib, scenario, nm, key),
+                med("twilight", scenario, tm, key),
+                med("serenity", scenario, sm, key),
+            );
+            let inline = if nlib == "nostrum-inline" {
+                " (nostrum `Tasking::Inline`)"
+            } else {
+                ""
+            };
             md += &format!(
                 "| {label} | {metric} | {} / {} / {}{inline} | {} | {} | {} | {} | {} |\n",
-                nm.name(), tm.name(), sm.name(), f(n, digits), f(t, digits), f(s, digits), ratio(n, t), ratio(n, s)
+                nm.name(),
+                tm.name(),
+                sm.name(),
+                f(n, digits),
+                f(t, digits),
+                f(s, digits),
+                ratio(n, t),
+                ratio(n, s)
             );
             if nm == Mode::Zstd && nlib == "nostrum" {
                 let inline = med("nostrum-inline", scenario, Mode::Zstd, key);
@@ -499,8 +635,14 @@ fn main() {
         return;
     }
     std::fs::write("results.md", &md).expect("write results.md");
-    std::fs::write("peers/results.json", serde_json::to_string_pretty(&results).unwrap()).expect("write results.json");
-    let title = format!("{guilds} guilds, {steady_n} steady events, median of {runs} runs; nostrum and twilight zstd-stream, serenity none");
+    std::fs::write(
+        "peers/results.json",
+        serde_json::to_string_pretty(&results).unwrap(),
+    )
+    .expect("write results.json");
+    let title = format!(
+        "{guilds} guilds, {steady_n} steady events, median of {runs} runs; nostrum and twilight zstd-stream, serenity none"
+    );
     std::fs::write("peers/chart.svg", svg(&title, &chart)).expect("write chart");
     println!("wrote bench/results.md, bench/peers/results.json, bench/peers/chart.svg");
 }
@@ -508,13 +650,21 @@ fn main() {
 /// One horizontal bar group per metric, each bar scaled to the group's maximum.
 fn svg(title: &str, groups: &[(String, [Option<f64>; 4])]) -> String {
     let colors = ["#2b7bb9", "#8fc1e8", "#e07b39", "#6a9f3a"];
-    let names = ["nostrum (PerEvent)", "nostrum (Inline)", "twilight", "serenity"];
+    let names = [
+        "nostrum (PerEvent)",
+        "nostrum (Inline)",
+        "twilight",
+        "serenity",
+    ];
     let (w, bar, gap, left) = (1000.0, 15.0, 24.0, 360.0);
     let h = 56.0 + groups.len() as f64 * (4.0 * bar + gap);
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    s += &format!("<text x=\"4\" y=\"16\" font-weight=\"bold\">{}</text>\n", title.replace('&', "&amp;"));
+    s += &format!(
+        "<text x=\"4\" y=\"16\" font-weight=\"bold\">{}</text>\n",
+        title.replace('&', "&amp;")
+    );
     for (i, n) in names.iter().enumerate() {
         s += &format!(
             "<rect x=\"{}\" y=\"26\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"36\">{n}</text>\n",
@@ -527,8 +677,16 @@ fn svg(title: &str, groups: &[(String, [Option<f64>; 4])]) -> String {
     for (label, vals) in groups {
         let max = vals.iter().flatten().cloned().fold(0.0, f64::max).max(1e-9);
         let (head, tail) = label.split_once(": ").unwrap_or((label.as_str(), ""));
-        s += &format!("<text x=\"4\" y=\"{}\">{}</text>\n", y + 1.5 * bar, head.replace('&', "&amp;"));
-        s += &format!("<text x=\"4\" y=\"{}\" fill=\"#555\">{}</text>\n", y + 1.5 * bar + 15.0, tail.replace('&', "&amp;"));
+        s += &format!(
+            "<text x=\"4\" y=\"{}\">{}</text>\n",
+            y + 1.5 * bar,
+            head.replace('&', "&amp;")
+        );
+        s += &format!(
+            "<text x=\"4\" y=\"{}\" fill=\"#555\">{}</text>\n",
+            y + 1.5 * bar + 15.0,
+            tail.replace('&', "&amp;")
+        );
         for (i, v) in vals.iter().enumerate() {
             let yy = y + i as f64 * bar;
             match v {
@@ -540,10 +698,20 @@ fn svg(title: &str, groups: &[(String, [Option<f64>; 4])]) -> String {
                         colors[i],
                         left + len + 4.0,
                         yy + bar - 4.0,
-                        if *v >= 1000.0 { format!("{v:.0}") } else { format!("{v:.1}") }
+                        if *v >= 1000.0 {
+                            format!("{v:.0}")
+                        } else {
+                            format!("{v:.1}")
+                        }
                     );
                 }
-                None => s += &format!("<text x=\"{left}\" y=\"{}\">{}: no result</text>\n", yy + bar - 4.0, names[i]),
+                None => {
+                    s += &format!(
+                        "<text x=\"{left}\" y=\"{}\">{}: no result</text>\n",
+                        yy + bar - 4.0,
+                        names[i]
+                    )
+                }
             }
         }
         y += 4.0 * bar + gap;
