@@ -24,7 +24,7 @@ use twilight_model::util::{ImageHash, Timestamp};
 use twilight_model::voice::VoiceState;
 
 /// A cached channel or thread.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedChannel {
     pub id: Id<ChannelMarker>,
     pub guild_id: Option<Id<GuildMarker>>,
@@ -64,7 +64,7 @@ impl From<&Channel> for CachedChannel {
 }
 
 /// A cached guild, without its members, channels and roles (the cache keeps those apart).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedGuild {
     pub id: Id<GuildMarker>,
     pub name: Box<str>,
@@ -137,7 +137,7 @@ fn features(features: &[twilight_model::guild::GuildFeature]) -> Box<[Box<str>]>
 }
 
 /// A cached user: the fields a bot reads. Stored once however many guilds the user shares.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CachedUser {
     pub id: Id<UserMarker>,
     /// The username.
@@ -187,7 +187,7 @@ impl CachedUser {
 }
 
 /// A cached member. The user is cached once, apart: see `user_id`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedMember {
     pub user_id: Id<UserMarker>,
     pub guild_id: Id<GuildMarker>,
@@ -283,7 +283,7 @@ impl CachedMember {
 }
 
 /// A cached role.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedRole {
     pub id: Id<RoleMarker>,
     pub name: Box<str>,
@@ -313,7 +313,7 @@ impl From<&Role> for CachedRole {
 }
 
 /// A cached message (the message cache is off by default).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedMessage {
     pub id: Id<MessageMarker>,
     pub channel_id: Id<ChannelMarker>,
@@ -343,7 +343,7 @@ impl From<&Message> for CachedMessage {
 }
 
 /// A cached custom emoji.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedEmoji {
     pub id: Id<EmojiMarker>,
     pub name: Box<str>,
@@ -367,7 +367,7 @@ impl From<&Emoji> for CachedEmoji {
 }
 
 /// A cached sticker.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedSticker {
     pub id: Id<StickerMarker>,
     pub name: Box<str>,
@@ -387,7 +387,7 @@ impl From<&twilight_model::channel::message::Sticker> for CachedSticker {
 }
 
 /// A cached presence.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedPresence {
     pub user_id: Id<UserMarker>,
     pub guild_id: Id<GuildMarker>,
@@ -409,7 +409,7 @@ impl From<&Presence> for CachedPresence {
 }
 
 /// A cached voice state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedVoiceState {
     pub user_id: Id<UserMarker>,
     pub guild_id: Option<Id<GuildMarker>>,

@@ -155,6 +155,22 @@ impl ShardSender {
         self.state.request_close();
         Ok(())
     }
+
+    /// Closes the connection with a resumable code (4000) and stops the shard, keeping the session
+    /// so another process can resume it ([`ShardState::session`], shard handover). Like
+    /// [`close`](Self::close), [`Shard::next_event`](super::Shard::next_event) then returns
+    /// [`Closed`](GatewayErrorKind::Closed).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](GatewayErrorKind::Closed) if the shard was already asked to close.
+    pub fn close_resumable(&self) -> Result<(), GatewayError> {
+        if self.state.is_close_requested() {
+            return Err(GatewayError::new(GatewayErrorKind::Closed));
+        }
+        self.state.request_resumable_close();
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use serde::Serialize;
 use twilight_model::gateway::Intents;
 
-use super::{Compression, IdentifyQueue};
+use super::{Compression, IdentifyLimiter, IdentifyQueue};
 
 /// Discord's default gateway URL.
 pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
@@ -63,8 +63,9 @@ pub struct GatewayConfig {
     pub presence: Option<serde_json::Value>,
     /// IDENTIFY's connection properties.
     pub properties: IdentifyProperties,
-    /// The queue all shards of the process identify through.
-    pub identify_queue: Arc<IdentifyQueue>,
+    /// The queue all shards identify through: an [`IdentifyQueue`] for one process, or any
+    /// [`IdentifyLimiter`] shared between processes.
+    pub identify_queue: Arc<dyn IdentifyLimiter>,
     /// Largest decompressed message accepted (default 64 MiB). A larger one closes the
     /// connection (resumable), logs a warning and reconnects: memory stays bounded.
     pub max_decompressed_frame: usize,

@@ -50,6 +50,6 @@ pub use compression::Compression;
 pub use config::{API_VERSION, DEFAULT_GATEWAY_URL, GatewayConfig, IdentifyProperties};
 pub use error::{GatewayError, GatewayErrorKind};
 pub use event::ShardEvent;
-pub use queue::{IDENTIFY_INTERVAL, IdentifyQueue};
+pub use queue::{IDENTIFY_INTERVAL, IdentifyLimiter, IdentifyQueue};
 pub use shard::Shard;
-pub use state::{ShardId, ShardState, ShardStatus};
+pub use state::{SessionInfo, ShardId, ShardState, ShardStatus};

@@ -1,6 +1,6 @@
 //! The identify queue: one IDENTIFY per 5 s per bucket, within the daily session start limit.
 
-use std::fmt;
+use std::{fmt, future::Future, pin::Pin};
 
 use tokio::{
     sync::Mutex,
@@ -11,6 +11,25 @@ use tokio::{
 pub const IDENTIFY_INTERVAL: Duration = Duration::from_secs(5);
 /// Length of the session start window once the first one resets.
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Decides when a shard may send IDENTIFY.
+///
+/// Every shard of a [`GatewayConfig`](super::GatewayConfig) waits on the same limiter before it
+/// identifies. [`IdentifyQueue`] is the in-process one; a limiter shared between processes (in
+/// Redis, say) lets shards of one bot run on many machines and still send at most one IDENTIFY per
+/// 5 s per `max_concurrency` bucket, within the session start limit.
+///
+/// The future must be cancel-safe: dropping it gives up the turn without spending a session start.
+pub trait IdentifyLimiter: fmt::Debug + Send + Sync + 'static {
+    /// Completes when shard `shard_id` may identify, having spent one session start.
+    fn wait(&self, shard_id: u32) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl IdentifyLimiter for IdentifyQueue {
+    fn wait(&self, shard_id: u32) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(IdentifyQueue::wait(self, shard_id))
+    }
+}
 
 /// The session start budget shared by every bucket.
 #[derive(Debug)]

@@ -16,7 +16,8 @@ use tracing::Instrument;
 
 use super::compression::DecompressError;
 use super::{
-    GatewayConfig, GatewayError, GatewayErrorKind, ShardId, ShardSender, ShardState, ShardStatus,
+    GatewayConfig, GatewayError, GatewayErrorKind, SessionInfo, ShardId, ShardSender, ShardState,
+    ShardStatus,
     command::Command,
     connection::{Connection, HELLO_TIMEOUT, next_command, wait_identify},
     event::{Frame, Owned, ShardEvent, Step},
@@ -114,6 +115,16 @@ impl Shard {
             oversize_at: None,
             span: tracing::info_span!("shard", shard = %id),
         }
+    }
+
+    /// A shard that resumes `session` (handed over by another process) on its first connection
+    /// instead of identifying: it connects to the session's resume URL and sends RESUME with its
+    /// sequence, and Discord replays what came after. If Discord refuses the resume (op 9), the
+    /// shard identifies as usual.
+    pub fn resume_session(id: ShardId, config: Arc<GatewayConfig>, session: &SessionInfo) -> Shard {
+        let shard = Self::new(id, config);
+        shard.state.restore_session(session);
+        shard
     }
 
     /// This shard's id.
@@ -572,17 +583,25 @@ impl Shard {
         }
     }
 
-    /// Closes with 1000 (ending the session) and stops for good.
+    /// Closes with 1000 (ending the session) and stops for good; for a handover, closes with
+    /// 4000 and keeps the session for another process to resume.
     async fn shutdown(&mut self) {
+        let keep = self.state.keeps_session();
         if let Some(mut conn) = self.conn.take() {
-            tracing::info!("closing");
+            tracing::info!(keep_session = keep, "closing");
             let frame = CloseFrame {
-                code: CloseCode::Normal,
+                code: if keep {
+                    CloseCode::from(CLOSE_RESUMABLE)
+                } else {
+                    CloseCode::Normal
+                },
                 reason: Utf8Bytes::from_static(""),
             };
             let _ = timeout(CLOSE_TIMEOUT, conn.ws.close(Some(frame))).await;
         }
-        self.state.clear_session();
+        if !keep {
+            self.state.clear_session();
+        }
         self.state.set_status(ShardStatus::Stopped);
     }
 }

@@ -99,6 +99,21 @@ struct Session {
     resume_url: Option<String>,
 }
 
+/// A session another process can resume (shard handover): what RESUME needs.
+///
+/// Take it from [`ShardState::session`] after [`ShardSender::close_resumable`](super::ShardSender::close_resumable)
+/// stopped the shard, carry it over (it is `serde`), and give it to
+/// [`Shard::resume_session`](super::Shard::resume_session) in the other process.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionInfo {
+    /// `session_id` of READY.
+    pub session_id: String,
+    /// The last dispatch sequence handled; Discord replays what came after it.
+    pub sequence: u64,
+    /// `resume_gateway_url` of READY.
+    pub resume_url: String,
+}
+
 /// Latency value meaning "not measured".
 const NO_LATENCY: u64 = u64::MAX;
 
@@ -115,6 +130,8 @@ pub struct ShardState {
     session: Mutex<Session>,
     /// Set by `ShardSender::close`.
     close_requested: AtomicBool,
+    /// Set by `ShardSender::close_resumable`: close without ending the session.
+    keep_session: AtomicBool,
     /// Wakes the shard when `close_requested` is set.
     close_notify: Notify,
 }
@@ -141,6 +158,7 @@ impl ShardState {
             latency: AtomicU64::new(NO_LATENCY),
             session: Mutex::new(Session::default()),
             close_requested: AtomicBool::new(false),
+            keep_session: AtomicBool::new(false),
             close_notify: Notify::new(),
         }
     }
@@ -224,6 +242,34 @@ impl ShardState {
             .id
             .clone()
             .map(|id| (id, session.resume_url.clone()))
+    }
+
+    /// Whether the requested close keeps the session resumable (a handover).
+    pub(crate) fn keeps_session(&self) -> bool {
+        self.keep_session.load(Ordering::Acquire)
+    }
+
+    /// Asks the shard to close with a resumable code, keeping its session for another process.
+    pub(crate) fn request_resumable_close(&self) {
+        self.keep_session.store(true, Ordering::Release);
+        self.request_close();
+    }
+
+    /// Stores a session to resume on the next connection (a handed-over one).
+    pub(crate) fn restore_session(&self, session: &SessionInfo) {
+        self.set_session(session.session_id.clone(), session.resume_url.clone());
+        self.sequence.store(session.sequence, Ordering::Release);
+    }
+
+    /// The session to hand to another process: id, last sequence and resume URL.
+    pub fn session(&self) -> Option<SessionInfo> {
+        let session = self.lock_session();
+        let id = session.id.clone()?;
+        Some(SessionInfo {
+            session_id: id,
+            sequence: self.sequence.load(Ordering::Acquire),
+            resume_url: session.resume_url.clone().unwrap_or_default(),
+        })
     }
 
     pub(crate) fn request_close(&self) {
