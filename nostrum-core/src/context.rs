@@ -81,6 +81,8 @@ impl Context {
 #[derive(Clone, Debug)]
 pub struct ShardContext {
     attached: Option<(Arc<ShardState>, ShardSender)>,
+    /// The shard of an event received from another process.
+    remote: Option<ShardId>,
 }
 
 impl ShardContext {
@@ -88,21 +90,34 @@ impl ShardContext {
     pub fn new(state: Arc<ShardState>, sender: ShardSender) -> Self {
         Self {
             attached: Some((state, sender)),
+            remote: None,
         }
     }
 
     /// No shard.
     pub fn detached() -> Self {
-        Self { attached: None }
+        Self {
+            attached: None,
+            remote: None,
+        }
+    }
+
+    /// The shard of an event that another process received (a worker reading a stream): its id
+    /// only; [`sender`](Self::sender) and the state are not here.
+    pub fn remote(id: ShardId) -> Self {
+        Self {
+            attached: None,
+            remote: Some(id),
+        }
     }
 
     /// The shard's number and the total, `[0/1]` when detached.
     pub fn id(&self) -> ShardId {
         self.attached.as_ref().map_or(
-            ShardId {
+            self.remote.unwrap_or(ShardId {
                 number: 0,
                 total: 1,
-            },
+            }),
             |(state, _)| state.id(),
         )
     }

@@ -105,6 +105,23 @@ pub(crate) fn expand(_input: TokenStream) -> TokenStream {
         quote!(EventKind::#variant => #build)
     });
 
+    let cached_get_arms = EVENTS.iter().filter_map(|def| {
+        let variant = variant(def);
+        match def.shape {
+            Shape::U(..) => Some(quote!(Self::#variant(update) => update.old.as_ref().map(serde_json::to_string))),
+            Shape::D(..) => Some(quote!(Self::#variant(deleted) => deleted.cached.as_ref().map(serde_json::to_string))),
+            _ => None,
+        }
+    });
+    let cached_set_arms = EVENTS.iter().filter_map(|def| {
+        let variant = variant(def);
+        match def.shape {
+            Shape::U(..) => Some(quote!(Self::#variant(update) => update.old = Some(serde_json::from_str(json)?))),
+            Shape::D(..) => Some(quote!(Self::#variant(deleted) => deleted.cached = Some(serde_json::from_str(json)?))),
+            _ => None,
+        }
+    });
+
     let markers = EVENTS.iter().map(|def| {
         let variant = variant(def);
         let arg = arg_type(def);
@@ -181,6 +198,29 @@ pub(crate) fn expand(_input: TokenStream) -> TokenStream {
             /// The kind of this event.
             pub fn kind(&self) -> EventKind {
                 match self { #(#kind_arms,)* }
+            }
+
+            /// The cached value an update or delete carries ([`Update::old`], [`Deleted::cached`]) as
+            /// JSON, to send the event to another process beside its raw payload; `None` when the
+            /// event carries none.
+            pub fn cached_json(&self) -> Option<serde_json::Result<String>> {
+                match self {
+                    #(#cached_get_arms,)*
+                    _ => None,
+                }
+            }
+
+            /// Sets the cached value of an update or delete from the JSON [`cached_json`](Self::cached_json)
+            /// wrote (in another process). Events that carry no cached value ignore it.
+            ///
+            /// # Errors
+            /// When the JSON does not hold the cached type of this event.
+            pub fn set_cached_json(&mut self, json: &str) -> serde_json::Result<()> {
+                match self {
+                    #(#cached_set_arms,)*
+                    _ => {}
+                }
+                Ok(())
             }
 
             /// Parses the payload of a dispatch of kind `kind` (leniently, see [`parse`]).

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::{Runtime, run_shard};
-use crate::gateway::{GatewayConfig, Shard, ShardId, ShardSender, ShardState, ShardStatus};
+use crate::gateway::{
+    GatewayConfig, SessionInfo, Shard, ShardId, ShardSender, ShardState, ShardStatus,
+};
 
 /// A shard's state as the manager reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,10 +75,50 @@ impl ShardManager {
     /// Starts shard `id` (stopping a running one of that number first). Returns `false` before the
     /// client runs.
     pub fn start(&self, id: ShardId) -> bool {
+        self.launch(id, None)
+    }
+
+    /// Starts shard `id` by resuming `session`, handed over by another process
+    /// ([`hand_over`](Self::hand_over) there): no IDENTIFY, and Discord replays the events after
+    /// the session's sequence. Returns `false` before the client runs.
+    pub fn resume(&self, id: ShardId, session: &SessionInfo) -> bool {
+        self.launch(id, Some(session))
+    }
+
+    /// Stops shard `number` without ending its session (close 4000), once every event it received
+    /// has gone through the pipeline (cache, consumers, sink), and returns the session for another
+    /// process to [`resume`](Self::resume). `None` when the shard was not running or had no session
+    /// (another process must then identify it).
+    pub async fn hand_over(&self, number: u32) -> Option<SessionInfo> {
+        let running = self
+            .0
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&number)?;
+        let _ = running.sender.close_resumable();
+        let abort = running.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(10), running.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!(
+                shard = number,
+                "the shard did not stop within 10 s of a handover"
+            );
+        }
+        running.state.session()
+    }
+
+    fn launch(&self, id: ShardId, session: Option<&SessionInfo>) -> bool {
         let Some((config, runtime)) = self.0.attached.get() else {
             return false;
         };
-        let shard = Shard::new(id, Arc::clone(config));
+        let shard = match session {
+            Some(session) => Shard::resume_session(id, Arc::clone(config), session),
+            None => Shard::new(id, Arc::clone(config)),
+        };
         let running = Running {
             state: shard.state(),
             sender: shard.sender(),

@@ -5,10 +5,12 @@
 
 mod manager;
 mod members;
+mod sink;
 
 pub use manager::{ShardInfo, ShardManager};
 pub(crate) use members::MemberRequests;
 pub use members::{GuildMembers, MembersError, MembersRequest};
+pub use sink::EventSink;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,7 +21,8 @@ use twilight_model::gateway::Intents;
 
 use crate::dispatch::{ConsumerGroup, ConsumerOptions, EventKeys};
 use crate::gateway::{
-    Compression, GatewayConfig, GatewayError, IdentifyQueue, Shard, ShardEvent, ShardId,
+    Compression, GatewayConfig, GatewayError, IdentifyLimiter, IdentifyQueue, Shard, ShardEvent,
+    ShardId,
 };
 use crate::http::{Http, HttpError};
 use serde_json::value::RawValue;
@@ -84,9 +87,26 @@ pub struct ClientBuilder {
     presence: Option<serde_json::Value>,
     group: ConsumerGroup,
     cache: Cache,
+    identify_queue: Option<Arc<dyn IdentifyLimiter>>,
+    sink: Option<Arc<dyn EventSink>>,
 }
 
 impl ClientBuilder {
+    /// The identify queue the shards wait on (default: one for this process, built from
+    /// `GET /gateway/bot`'s session start limit). Give several processes of one bot the same
+    /// shared limiter (in Redis, say) so their IDENTIFYs are spaced together.
+    pub fn identify_queue(mut self, queue: Arc<dyn IdentifyLimiter>) -> Self {
+        self.identify_queue = Some(queue);
+        self
+    }
+
+    /// Sends every dispatch `sink` wants to it, as well as to the local consumers (a gateway
+    /// process that publishes to other processes may have none). Its intents are added.
+    pub fn sink(mut self, sink: impl EventSink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
     /// Caches what `config` says (default: [`CacheConfig::default`], everything that needs no
     /// privileged intent). The client adds the intents the cached resources need.
     pub fn cache(mut self, config: CacheConfig) -> Self {
@@ -222,6 +242,8 @@ impl Client {
             presence: None,
             group: ConsumerGroup::new(),
             cache: Cache::in_memory(CacheConfig::default()),
+            identify_queue: None,
+            sink: None,
         }
     }
 
@@ -242,9 +264,14 @@ impl Client {
 
     /// The intents the shards identify with.
     pub fn intents(&self) -> Intents {
+        let sink = self
+            .builder
+            .sink
+            .as_ref()
+            .map_or(Intents::empty(), |sink| sink.intents());
         self.builder
             .intents
-            .unwrap_or_else(|| self.builder.group.intents())
+            .unwrap_or_else(|| self.builder.group.intents() | sink)
             | self.builder.extra_intents
     }
 
@@ -271,12 +298,15 @@ impl Client {
             )));
         }
         let limit = &info.session_start_limit;
-        let queue = Arc::new(IdentifyQueue::with_total(
-            limit.max_concurrency.max(1) as u32,
-            limit.total as u32,
-            limit.remaining as u32,
-            Duration::from_millis(limit.reset_after),
-        ));
+        let queue: Arc<dyn IdentifyLimiter> = match &self.builder.identify_queue {
+            Some(queue) => Arc::clone(queue),
+            None => Arc::new(IdentifyQueue::with_total(
+                limit.max_concurrency.max(1) as u32,
+                limit.total as u32,
+                limit.remaining as u32,
+                Duration::from_millis(limit.reset_after),
+            )),
+        };
         let mut config = GatewayConfig::new(self.builder.token.clone(), self.intents());
         config.gateway_url = self.builder.gateway_url.clone().unwrap_or(info.url);
         config.compression = self.builder.compression;
@@ -292,6 +322,7 @@ impl Client {
             http: self.http.clone(),
             cache: self.builder.cache.clone(),
             members: Arc::default(),
+            sink: self.builder.sink.clone(),
             progress: Progress::new(last - first + 1),
             fatal: fatal_tx,
         });
@@ -321,6 +352,7 @@ pub(crate) struct Runtime {
     http: Http,
     cache: Cache,
     members: Arc<MemberRequests>,
+    sink: Option<Arc<dyn EventSink>>,
     progress: Progress,
     fatal: mpsc::UnboundedSender<(ShardId, GatewayError)>,
 }
@@ -388,6 +420,7 @@ async fn handle_dispatch(
     runtime: &Runtime,
     ctx: &Context,
     cache_wants: EventSet,
+    seq: u64,
     name: &str,
     data: &RawValue,
 ) {
@@ -397,7 +430,14 @@ async fn handle_dispatch(
     let group_wants = group.wants(kind.unwrap_or(EventKind::Unknown));
     let cached = kind.is_some_and(|kind| cache_wants.contains(kind));
     let members = kind == Some(EventKind::GuildMembersChunk) && runtime.members.any_pending();
+    let sink = runtime
+        .sink
+        .as_deref()
+        .filter(|sink| sink.wants().contains(kind.unwrap_or(EventKind::Unknown)));
     if !(group_wants || cached || members) {
+        if let Some(sink) = sink {
+            sink.send(ctx.shard().id(), seq, name, data, None);
+        }
         return; // skipped at the envelope: no payload parsed
     }
     let keys = if group_wants && group.needs_keys() {
@@ -426,6 +466,9 @@ async fn handle_dispatch(
         }
         _ => {}
     }
+    if let Some(sink) = sink {
+        sink.send(ctx.shard().id(), seq, name, data, Some(&event));
+    }
     if group_wants {
         group.dispatch(ctx, event, keys).await;
     }
@@ -444,8 +487,8 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     let cache_wants = runtime.cache.wants();
     loop {
         let event = match shard.next_event().await {
-            Ok(ShardEvent::Dispatch { seq: _, name, data }) => {
-                handle_dispatch(&runtime, &ctx, cache_wants, name, data).await;
+            Ok(ShardEvent::Dispatch { seq, name, data }) => {
+                handle_dispatch(&runtime, &ctx, cache_wants, seq, name, data).await;
                 continue;
             }
             Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected {
