@@ -16,4 +16,20 @@
 
 #![warn(missing_docs)]
 
+mod cache;
+mod handover;
+mod identify;
+mod ratelimit;
+mod stream;
+pub use cache::{
+    RedisCache, RedisCacheError, RedisCacheErrorKind, RedisCacheReader, RedisCacheWriter,
+};
 pub mod testing;
+
+pub use handover::{Command, Handover};
+pub use identify::{RedisIdentifyQueue, RedisIdentifyQueueBuilder};
+pub use ratelimit::{RedisRateLimiter, RedisRateLimiterBuilder};
+pub use stream::{
+    DEFAULT_PREFIX, PublisherConfig, RedisPublisher, Worker, WorkerConfig, WorkerError,
+    WorkerStats, WorkerStop, stream_key,
+};

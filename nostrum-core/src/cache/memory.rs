@@ -10,6 +10,7 @@
 //! indexes, never the reverse, and never while touching `guilds` itself.
 
 mod live;
+mod snapshot;
 mod update;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +37,8 @@ use super::model::{
 use super::{CacheBackend, CacheStats, permissions};
 use crate::event::SoundboardSound;
 use crate::{Event, EventSet};
+
+pub use snapshot::GuildSnapshot;
 
 /// The in-memory cache store (the default backend of [`Cache::in_memory`](super::Cache::in_memory)).
 ///

@@ -44,7 +44,7 @@ use crate::event::SoundboardSound;
 use crate::{Event, EventSet};
 
 pub use config::{CacheConfig, ResourceType};
-pub use memory::InMemoryCache;
+pub use memory::{GuildSnapshot, InMemoryCache};
 pub use model::*;
 
 /// A cache store. The client calls [`update`](CacheBackend::update) for every event it parses, in

@@ -89,6 +89,7 @@ pub struct ClientBuilder {
     cache: Cache,
     identify_queue: Option<Arc<dyn IdentifyLimiter>>,
     sink: Option<Arc<dyn EventSink>>,
+    ratelimiter: Option<Arc<dyn crate::http::ratelimit::RateLimiter>>,
 }
 
 impl ClientBuilder {
@@ -97,6 +98,13 @@ impl ClientBuilder {
     /// shared limiter (in Redis, say) so their IDENTIFYs are spaced together.
     pub fn identify_queue(mut self, queue: Arc<dyn IdentifyLimiter>) -> Self {
         self.identify_queue = Some(queue);
+        self
+    }
+
+    /// The REST rate limiter (default: one for this process). Give the processes of one bot a shared
+    /// one (in Redis, say) so that together they stay under Discord's limits.
+    pub fn ratelimiter(mut self, limiter: Arc<dyn crate::http::ratelimit::RateLimiter>) -> Self {
+        self.ratelimiter = Some(limiter);
         self
     }
 
@@ -187,6 +195,9 @@ impl ClientBuilder {
         if let Some(base) = &self.api_base {
             http = http.api_base(base.clone());
         }
+        if let Some(limiter) = &self.ratelimiter {
+            http = http.shared_ratelimiter(Arc::clone(limiter));
+        }
         Client {
             http: http.build(),
             manager: ShardManager::new(),
@@ -244,6 +255,7 @@ impl Client {
             cache: Cache::in_memory(CacheConfig::default()),
             identify_queue: None,
             sink: None,
+            ratelimiter: None,
         }
     }
 
