@@ -296,3 +296,44 @@ async fn the_gateway_sides_old_value_reaches_the_worker() {
     stop.stop();
     run.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_handles_each_shard_stream_in_order() {
+    let Some(server) = RedisServer::start_or_skip("stream test") else {
+        return;
+    };
+    let redis = redis::Client::open(server.url()).unwrap();
+    let events = EventSet::EMPTY.with(EventKind::TypingStart);
+    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
+        .await
+        .unwrap();
+    let seen = Seen::default();
+    let worker = Worker::new(redis, WorkerConfig::new("w", 3), http()).consumer(Counter {
+        name: "w",
+        seen: seen.clone(),
+        delay: Duration::ZERO,
+    });
+    let stop = worker.stopper();
+    let run = tokio::spawn(worker.run());
+    const TOTAL: u64 = 3_000;
+    for n in 0..TOTAL {
+        let shard = ShardId::new(u32::try_from(n % 3).unwrap(), 3);
+        publisher.send(shard, n / 3 + 1, "TYPING_START", &typing(n), None);
+    }
+    publisher.flush().await;
+    assert!(
+        wait_until(
+            || seen.counts.lock().unwrap().len() as u64 == TOTAL,
+            Duration::from_secs(30)
+        )
+        .await
+    );
+    let order = seen.order.lock().unwrap().clone();
+    assert_eq!(order.len(), 3);
+    for (shard, numbers) in order {
+        let expected: Vec<u64> = (0..TOTAL).filter(|n| n % 3 == u64::from(shard)).collect();
+        assert_eq!(numbers, expected, "shard {shard} handled out of order");
+    }
+    stop.stop();
+    run.await.unwrap().unwrap();
+}
