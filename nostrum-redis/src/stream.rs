@@ -550,13 +550,15 @@ async fn read_loop(
     stats: &WorkerStats,
     mut stop: watch::Receiver<bool>,
 ) {
+    // First this worker's own pending entries (read in an earlier life, never acknowledged),
+    // from each stream's start, moving a cursor past what was handed on; then new entries.
     let mut own_pending = true;
+    let mut cursors: Vec<String> = vec!["0".to_owned(); keys.len()];
     let mut backoff = Duration::from_millis(50);
     loop {
         if *stop.borrow() {
             return;
         }
-        let start = if own_pending { "0" } else { ">" };
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(&config.group)
@@ -568,8 +570,12 @@ async fn read_loop(
                 .arg(u64::try_from(config.block.as_millis()).unwrap_or(1000));
         }
         cmd.arg("STREAMS").arg(keys);
-        for _ in keys {
-            cmd.arg(start);
+        if own_pending {
+            cmd.arg(&cursors);
+        } else {
+            for _ in keys {
+                cmd.arg(">");
+            }
         }
         let reply: redis::RedisResult<Option<StreamReadReply>> = tokio::select! {
             reply = cmd.query_async(&mut conn) => reply,
@@ -595,6 +601,7 @@ async fn read_loop(
             for entry in key.ids {
                 any = true;
                 if own_pending {
+                    cursors[shard].clone_from(&entry.id);
                     stats.claimed.fetch_add(1, Ordering::Relaxed);
                 } else {
                     stats.read.fetch_add(1, Ordering::Relaxed);
