@@ -8,7 +8,7 @@ use std::pin::Pin;
 use futures::FutureExt;
 
 pub use crate::event::kinds::{self, EventPayload};
-use crate::{Event, EventKind};
+use crate::{Context, Event, EventKind};
 
 /// A handler's future, boxed so that the dispatcher can spawn it.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -78,33 +78,40 @@ where
     label = "this handler's return type"
 )]
 pub trait HandlerOutput {
-    /// Logs an error, if any.
-    fn report(self, kind: EventKind);
+    /// Logs an error, if any, with the event's name and shard.
+    fn report(self, kind: EventKind, shard: u32);
 }
 
 impl HandlerOutput for () {
-    fn report(self, _kind: EventKind) {}
+    fn report(self, _kind: EventKind, _shard: u32) {}
 }
 
 impl<E: Display> HandlerOutput for Result<(), E> {
-    fn report(self, kind: EventKind) {
+    fn report(self, kind: EventKind, shard: u32) {
         if let Err(err) = self {
-            tracing::error!(event = kind.name(), error = %err, "event handler returned an error");
+            tracing::error!(event = kind.name(), shard, error = %err, "event handler returned an error");
         }
     }
 }
 
-/// Boxes a handler's future and reports its result.
-pub fn handler<F>(kind: EventKind, future: F) -> HandlerFuture
+/// The number of the shard an event came from, for the log.
+pub fn shard(ctx: &Context) -> u32 {
+    ctx.shard().id().number
+}
+
+/// Boxes a handler's future and reports its result (an error is logged with the event's name and
+/// shard).
+pub fn handler<F>(kind: EventKind, shard: u32, future: F) -> HandlerFuture
 where
     F: Future + Send + 'static,
     F::Output: HandlerOutput,
 {
-    Box::pin(async move { future.await.report(kind) })
+    Box::pin(async move { future.await.report(kind, shard) })
 }
 
-/// Runs several handlers of one event concurrently in one task; a panic in one is caught and logged
-/// and the others run on.
+/// Runs several handlers of one event concurrently in one task; a panic in one is caught and the
+/// others run on. Once all are done, the panics are raised again as one (their messages joined), so
+/// that the dispatcher logs it with the event's name and shard and counts it once.
 pub fn join(mut futures: Vec<HandlerFuture>) -> Option<HandlerFuture> {
     match futures.len() {
         0 => None,
@@ -113,13 +120,14 @@ pub fn join(mut futures: Vec<HandlerFuture>) -> Option<HandlerFuture> {
             let guarded = futures
                 .into_iter()
                 .map(|future| AssertUnwindSafe(future).catch_unwind());
-            for result in futures::future::join_all(guarded).await {
-                if let Err(panic) = result {
-                    tracing::error!(
-                        panic = crate::dispatch::panic_message(&panic),
-                        "event handler panicked"
-                    );
-                }
+            let panics: Vec<String> = futures::future::join_all(guarded)
+                .await
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|panic| crate::dispatch::panic_message(&*panic).to_owned())
+                .collect();
+            if !panics.is_empty() {
+                std::panic::resume_unwind(Box::new(panics.join("; ")));
             }
         })),
     }

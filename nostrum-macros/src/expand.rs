@@ -202,8 +202,9 @@ fn handler_call(def: &EventDef, handler: &Handler, payload: TokenStream) -> Toke
         {
             let __owner = ::std::sync::Arc::clone(__owner);
             let __payload = #payload;
+            let __shard = #private::shard(__ctx);
             #ctx
-            #private::handler(#krate::EventKind::#kind, async move {
+            #private::handler(#krate::EventKind::#kind, __shard, async move {
                 let __this = #private::Project::get(&__project, &*__owner);
                 #call
             })
@@ -230,8 +231,9 @@ fn catch_all_call(catch_all: &CatchAll) -> TokenStream {
             let __kind = __event.kind();
             let __owner = ::std::sync::Arc::clone(__owner);
             let __payload = #payload;
+            let __shard = #private::shard(__ctx);
             #ctx
-            #private::handler(__kind, async move {
+            #private::handler(__kind, __shard, async move {
                 let __this = #private::Project::get(&__project, &*__owner);
                 #call
             })

@@ -444,14 +444,20 @@ impl ConsumerGroup {
     /// Hands `event` to every consumer that handles it, and to the subscriptions. Returns once each
     /// handler is spawned (or, for [`Tasking::Inline`], has run); waits while a consumer's bound on
     /// handlers in flight is reached.
+    ///
+    /// A handler's panic or error is logged with the event's name and shard. Handlers run inside a
+    /// `handler` span (`event`, `shard`) only where a subscriber enables DEBUG for this module (e.g.
+    /// `RUST_LOG=info,nostrum_core::dispatch=debug`): a span per event would cost more than a small
+    /// handler.
     pub async fn dispatch(&self, ctx: &Context, event: Event, keys: EventKeys) {
         let stats = &self.0.stats;
         stats.events.fetch_add(1, Ordering::Relaxed);
-        let snapshot = self.snapshot();
         let kind = event.kind();
-        if !snapshot.events.contains(kind) {
+        // What no one handles is dropped here, without touching the snapshot's reference count.
+        if !self.0.snapshot.load().events.contains(kind) {
             return;
         }
+        let snapshot = self.snapshot();
         let event = if snapshot.subscribed.contains(kind) {
             let consumers_want = snapshot
                 .consumers
@@ -467,6 +473,7 @@ impl ConsumerGroup {
         let takes = |registered: &&Registered| registered.events.contains(kind);
         let takers = snapshot.consumers.iter().filter(takes).count();
         let mut share = crate::__private::Share::new(event, takers);
+        let shard = ctx.shard().id().number;
         for registered in snapshot.consumers.iter().filter(takes) {
             let Some(future) = registered.consumer.dispatch(ctx, share.next()) else {
                 continue;
@@ -482,15 +489,26 @@ impl ConsumerGroup {
                 },
                 None => None,
             };
-            let shard = ctx.shard().id().number;
-            let guarded = guard(future, kind, shard, permit, Arc::clone(&stats.panics));
             match registered.tasking {
                 Tasking::PerEvent => {
                     stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(guarded);
+                    tokio::spawn(guard(
+                        future,
+                        kind,
+                        shard,
+                        permit,
+                        Arc::clone(&stats.panics),
+                    ));
                 }
-                Tasking::Inline => guarded.await,
+                Tasking::Inline => {
+                    // In the dispatcher's own future: no task, no reference to the counter to keep.
+                    if run_caught(future, kind, shard).await {
+                        stats.panics.fetch_add(1, Ordering::Relaxed);
+                    }
+                    drop(permit);
+                }
                 Tasking::Ordered(order) => {
+                    let guarded = guard(future, kind, shard, permit, Arc::clone(&stats.panics));
                     let key = match order {
                         OrderKey::Channel => keys.channel_id.map_or(0, Id::get),
                         OrderKey::Guild => keys.guild_id.map_or(0, Id::get),
@@ -541,7 +559,8 @@ impl ConsumerGroup {
     }
 }
 
-/// Runs a handler's future, catching and logging a panic with the event's name and shard.
+/// Runs a handler's future in its own task, catching and logging a panic with the event's name and
+/// shard, and counting it.
 async fn guard(
     future: HandlerFuture,
     kind: EventKind,
@@ -549,19 +568,34 @@ async fn guard(
     permit: Option<OwnedSemaphorePermit>,
     panics: Arc<AtomicU64>,
 ) {
-    let span = tracing::error_span!("handler", event = kind.name(), shard);
-    if let Err(panic) = AssertUnwindSafe(future)
-        .catch_unwind()
-        .instrument(span)
-        .await
-    {
+    if run_caught(future, kind, shard).await {
         panics.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            event = kind.name(),
-            shard,
-            panic = panic_message(&*panic),
-            "event handler panicked"
-        );
     }
     drop(permit);
+}
+
+/// Runs a handler's future; a panic is caught and logged with the event's name and shard. Returns
+/// whether it panicked.
+///
+/// The handler runs in a `handler` span (`event`, `shard`) only when a subscriber enables it, at
+/// DEBUG level (e.g. `RUST_LOG=info,nostrum_core::dispatch=debug`): creating and entering a span for
+/// every event costs more than a small handler, and the panic log names the event and shard anyway.
+async fn run_caught(future: HandlerFuture, kind: EventKind, shard: u32) -> bool {
+    let span = tracing::debug_span!("handler", event = kind.name(), shard);
+    let caught = AssertUnwindSafe(future).catch_unwind();
+    let result = if span.is_disabled() {
+        caught.await
+    } else {
+        caught.instrument(span).await
+    };
+    let Err(panic) = result else {
+        return false;
+    };
+    tracing::error!(
+        event = kind.name(),
+        shard,
+        panic = panic_message(&*panic),
+        "event handler panicked"
+    );
+    true
 }

@@ -62,6 +62,38 @@ pub(crate) struct DispatchSpan {
     pub(crate) data: Option<Range<usize>>,
 }
 
+/// The `&RawValue` of JSON text that was already validated, without walking it again.
+///
+/// `json` must be the bytes of a `&RawValue` that [`Envelope::parse`] produced from the same,
+/// unchanged frame (the shard keeps only its byte range across its own bookkeeping, then borrows
+/// the frame again to yield it). serde_json has no public unchecked constructor, so this feeds
+/// `&RawValue`'s own `Deserialize` impl the one-entry map it recognises (the key is serde_json's
+/// private raw-value token, checked against serde_json 1.0.154); it borrows `json` and checks nothing. Should a future
+/// serde_json reject that, it falls back to validating `json` (correct, only slower): the unit test
+/// `validated_raw_does_not_walk_again` then fails, to say so.
+pub(crate) fn validated_raw(json: &str) -> &RawValue {
+    use serde::de::value::{BorrowedStrDeserializer, Error, MapDeserializer};
+    /// serde_json's private name for a raw value (`serde_json::raw::TOKEN`).
+    const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+    let entry = (
+        BorrowedStrDeserializer::<Error>::new(RAW_VALUE_TOKEN),
+        BorrowedStrDeserializer::<Error>::new(json),
+    );
+    let map = MapDeserializer::<_, Error>::new(std::iter::once(entry));
+    <&RawValue>::deserialize(map)
+        .or_else(|_| serde_json::from_str::<&RawValue>(json))
+        .unwrap_or_else(|error| {
+            // Unreachable when the contract holds: `json` was validated.
+            tracing::warn!(%error, "a dispatch's data was not JSON; delivered as null");
+            null()
+        })
+}
+
+/// JSON `null`.
+pub(crate) fn null() -> &'static RawValue {
+    serde_json::from_str("null").expect("null is JSON")
+}
+
 /// The byte range of `part`, a slice of `frame`, within `frame`.
 pub(crate) fn range_in(frame: &str, part: &str) -> Range<usize> {
     let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
@@ -230,7 +262,9 @@ impl Parsed {
 
 #[cfg(test)]
 mod tests {
-    use super::{CloseAction, DispatchSpan, Envelope, Parsed, identify, range_in, resume};
+    use super::{
+        CloseAction, DispatchSpan, Envelope, Parsed, identify, range_in, resume, validated_raw,
+    };
     use crate::gateway::{GatewayConfig, GatewayErrorKind, ShardId};
     use serde_json::{Value, json};
     use twilight_model::gateway::Intents;
@@ -246,6 +280,22 @@ mod tests {
         assert_eq!(d.get(), r#"{"content":"hi \"there\""}"#);
         assert_eq!(&text[range_in(text, d.get())], d.get());
         assert_eq!(&text[range_in(text, envelope.t.unwrap())], "MESSAGE_CREATE");
+    }
+
+    #[test]
+    fn validated_raw_does_not_walk_again() {
+        let text = r#"{"op":0,"s":1,"t":"X","d":{"a":[1,{"b":"\u00e9"}],"c":null}}"#;
+        let d = Envelope::parse(text).unwrap().d.unwrap();
+        let again = validated_raw(&text[range_in(text, d.get())]);
+        assert_eq!(again.get(), d.get());
+        assert_eq!(
+            again.get().as_ptr(),
+            d.get().as_ptr(),
+            "borrowed, not copied"
+        );
+        // No second walk: text that is not JSON comes back as it is (the contract says it never
+        // is). If this fails, serde_json no longer takes the shortcut and `d` is validated twice.
+        assert_eq!(validated_raw("{not json").get(), "{not json");
     }
 
     #[test]

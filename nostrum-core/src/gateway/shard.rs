@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::value::RawValue;
 use tokio::{
     sync::mpsc,
     time::{Duration, Instant, sleep, timeout},
@@ -168,17 +167,14 @@ impl Shard {
         }
     }
 
-    /// Builds the dispatch event from the current frame.
+    /// Builds the dispatch event from the current frame, which `on_frame` parsed (and whose `d` it
+    /// validated, the only walk over it) just before.
     fn dispatch(&self, span: DispatchSpan) -> ShardEvent<'_> {
         let text = self.frame.as_str();
         let name = text.get(span.name).unwrap_or("");
-        let data = span
-            .data
-            .and_then(|range| text.get(range))
-            .and_then(|d| serde_json::from_str::<&RawValue>(d).ok());
-        let data = match data {
-            Some(data) => data,
-            None => serde_json::from_str::<&'static RawValue>("null").expect("null is JSON"),
+        let data = match span.data.and_then(|range| text.get(range)) {
+            Some(d) => protocol::validated_raw(d),
+            None => protocol::null(),
         };
         ShardEvent::Dispatch {
             seq: span.seq,
