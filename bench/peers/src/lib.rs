@@ -129,13 +129,13 @@ fn user(uid: u64) -> Value {
         "username": format!("user{n}"),
         "global_name": format!("User {n}"),
         "discriminator": "0",
-        "avatar": if n % 3 == 0 { Value::Null } else { json!(format!("{:032x}", n * 2_654_435_761)) },
-        "public_flags": if n % 17 == 0 { 64 } else { 0 },
+        "avatar": if n.is_multiple_of(3) { Value::Null } else { json!(format!("{:032x}", n * 2_654_435_761)) },
+        "public_flags": if n.is_multiple_of(17) { 64 } else { 0 },
         "clan": null,
         "primary_guild": null,
         "avatar_decoration_data": null,
         "collectibles": null,
-        "bot": n % 97 == 0,
+        "bot": n.is_multiple_of(97),
     })
 }
 
@@ -185,7 +185,7 @@ fn role(id: u64, guild: u64, pos: u64) -> Value {
         "position": pos,
         "permissions": if everyone { "1071698660929" } else { "2248473465835073" },
         "managed": false,
-        "mentionable": pos % 3 == 0,
+        "mentionable": pos.is_multiple_of(3),
         "flags": 0,
     })
 }
@@ -778,6 +778,8 @@ pub async fn serve_gateway(listener: TcpListener, streams: Arc<[Encoded; 3]>) {
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let mut mode = Mode::None;
+            // The callback's error type is tungstenite's, fixed by `accept_hdr_async_with_config`.
+            #[allow(clippy::result_large_err)]
             let cb = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                       resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
                 mode = Mode::from_path(req.uri().path());

@@ -77,6 +77,18 @@ struct Envelope<'a> {
     t: Option<&'a str>,
 }
 
+/// The shard's `protocol::validated_raw` (crate-private): `&RawValue` of already validated text,
+/// without walking it again.
+fn validated_raw(json: &str) -> &RawValue {
+    use serde::de::value::{BorrowedStrDeserializer, Error, MapDeserializer};
+    let entry = (
+        BorrowedStrDeserializer::<Error>::new("$serde_json::private::RawValue"),
+        BorrowedStrDeserializer::<Error>::new(json),
+    );
+    <&RawValue>::deserialize(MapDeserializer::<_, Error>::new(std::iter::once(entry)))
+        .expect("serde_json takes the raw-value map")
+}
+
 /// Everything the measurements share.
 struct Setup {
     total: usize,
@@ -338,8 +350,12 @@ fn parse_costs(runs: usize, n: usize) -> Vec<Vec<String>> {
             Box::new(|| time_parse(n, || serde_json::from_str::<Envelope<'_>>(black_box(&typing_frame)).is_ok())),
         ),
         (
-            "`serde_json::from_str::<&RawValue>` of the MESSAGE_CREATE `d` (as `Shard` re-borrows `d`)".to_owned(),
+            "`serde_json::from_str::<&RawValue>` of the MESSAGE_CREATE `d` (how `Shard` re-borrowed `d` before)".to_owned(),
             Box::new(|| time_parse(n, || serde_json::from_str::<&RawValue>(black_box(&message_json)).is_ok())),
+        ),
+        (
+            "re-borrow of the same `d` without a walk (how `Shard` re-borrows it now)".to_owned(),
+            Box::new(|| time_parse(n, || validated_raw(black_box(&message_json)).get().len())),
         ),
         (
             "`EventKind::from_name(\"MESSAGE_CREATE\")`".to_owned(),
@@ -523,4 +539,48 @@ fn main() {
     );
     println!();
     table(&["what", "ns each"], &parse);
+    println!();
+    println!(
+        "(e) The handler span under a `tracing_subscriber::fmt` subscriber at INFO (writing to a sink), \
+         as a bot that logs has: {parse_n} per run, median of {runs} runs."
+    );
+    println!();
+    table(&["what", "ns per handler"], &span_costs(runs, parse_n));
+}
+
+/// What the per-handler span costs when a subscriber is installed: the `error_span!` every handler
+/// got before (enabled by any subscriber), against the `debug_span!` it gets now (disabled at INFO).
+fn span_costs(runs: usize, n: usize) -> Vec<Vec<String>> {
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let before = || {
+            time_parse(n, || {
+                let span = tracing::error_span!("handler", event = "MESSAGE_CREATE", shard = 0u32);
+                span.in_scope(|| black_box(1))
+            })
+        };
+        let now = || {
+            time_parse(n, || {
+                let span = tracing::debug_span!("handler", event = "MESSAGE_CREATE", shard = 0u32);
+                if span.is_disabled() {
+                    black_box(1)
+                } else {
+                    span.in_scope(|| black_box(1))
+                }
+            })
+        };
+        vec![
+            vec![
+                "`error_span!` + enter/exit + close (each handler before this change)".to_owned(),
+                fmt(median((0..runs).map(|_| before()).collect())),
+            ],
+            vec![
+                "`debug_span!`, disabled at INFO, skipped (each handler now)".to_owned(),
+                fmt(median((0..runs).map(|_| now()).collect())),
+            ],
+        ]
+    })
 }
