@@ -357,6 +357,43 @@ async fn several_handlers_of_one_event_each_run_and_on_event_takes_the_rest() {
     assert_eq!(<Both as Consumer>::EVENTS, EventSet::ALL);
 }
 
+struct HalfPanics {
+    ran: AtomicUsize,
+}
+
+#[consumer]
+impl HalfPanics {
+    #[on(TYPING_START)]
+    async fn boom(&self, _t: TypingStart) {
+        panic!("boom");
+    }
+
+    async fn on_typing_start(&self, _t: TypingStart) {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_panic_among_several_handlers_of_one_event_is_counted_and_the_others_run() {
+    let group = ConsumerGroup::new();
+    let consumer = Arc::new(HalfPanics {
+        ran: AtomicUsize::new(0),
+    });
+    group.join_arc(
+        Arc::clone(&consumer),
+        ConsumerOptions::tasking(Tasking::Inline),
+    );
+    group
+        .dispatch(&ctx(), typing(1), EventKeys::default())
+        .await;
+    assert_eq!(consumer.ran.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        group.stats().panics,
+        1,
+        "re-raised once, logged with the event and shard"
+    );
+}
+
 #[derive(crate::Consumer)]
 struct Cogs {
     counter: Counter,
