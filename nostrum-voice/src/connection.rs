@@ -64,6 +64,14 @@ pub enum VoiceEvent {
     ClientDisconnect(Id<UserMarker>),
     /// The gateway was resumed after a drop.
     Resumed,
+    /// A DAVE transition executed (op 22, or at once for transition id 0): from now on frames
+    /// are end-to-end encrypted with the group's new keys, or pass through for protocol version 0.
+    DaveTransition {
+        /// The transition id.
+        transition_id: u16,
+        /// The DAVE protocol version from now on (0: no end-to-end encryption).
+        protocol_version: u16,
+    },
     /// The connection stopped for good.
     Disconnected(Arc<VoiceError>),
 }
@@ -131,7 +139,7 @@ impl VoiceConnection {
         let transport = Arc::new(established.transport.clone());
         let shared = Arc::new(DriverShared {
             guild_id,
-            channel_id,
+            channel_id: AtomicU64::new(channel_id.get()),
             events: broadcast::channel(4096).0,
             transport: watch::channel(transport.clone()).0,
             users: Mutex::new(HashMap::new()),
@@ -168,6 +176,37 @@ impl VoiceConnection {
     /// Events of this connection from now on (speaking, packets, resumes, the end).
     pub fn events(&self) -> broadcast::Receiver<VoiceEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// The voice channel it is connected to.
+    pub fn channel_id(&self) -> Id<ChannelMarker> {
+        self.shared.channel()
+    }
+
+    /// Moves to another channel with the answers to op 4 that named it (VOICE_STATE_UPDATE's
+    /// session, VOICE_SERVER_UPDATE's endpoint and token): a new voice session is made, then the
+    /// old one is closed. The playing track goes on, on the new session, with the same RTP stream
+    /// (sequence and timestamp continue; the SSRC is the new session's). [`Voice::join`] does this
+    /// when the guild already has a connection.
+    ///
+    /// [`Voice::join`]: crate::Voice::join
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); the old session is kept then.
+    /// [`VoiceErrorKind::Closed`] when the connection is closed.
+    pub async fn move_to(&self, info: ConnectionInfo) -> Result<(), VoiceError> {
+        let _: Id<ChannelMarker> = id(info.channel_id, "channel_id")?;
+        if info.guild_id != self.shared.guild_id.get() || info.user_id != self.shared.user_id {
+            return Err(VoiceError::protocol(
+                "a connection moves within its guild, as the same user",
+            ));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let closed = || VoiceError::new(VoiceErrorKind::Closed);
+        self.ws
+            .send(WsCmd::Move(Box::new(info), tx))
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
     }
 
     /// The SSRC audio is sent with.

@@ -13,10 +13,13 @@ pub(crate) enum DaveOut {
     Binary(u8, Vec<u8>),
     /// A JSON message: opcode and `d`.
     Json(u8, Value),
+    /// A transition executed: its id and protocol version (0: frames pass through from now on).
+    Transitioned(u16, u16),
 }
 
 #[cfg(feature = "dave")]
 mod imp {
+    use std::collections::HashMap;
     use std::num::NonZeroU16;
 
     use davey::{DaveSession, MediaType, ProposalsOperationType};
@@ -33,6 +36,8 @@ mod imp {
         version: u16,
         /// Whether a transition to a DAVE version has executed: frames are E2EE from then on.
         active: bool,
+        /// The protocol version of each prepared transition, by id.
+        pending: HashMap<u16, u16>,
     }
 
     impl std::fmt::Debug for Dave {
@@ -67,6 +72,7 @@ mod imp {
                     session,
                     version,
                     active: false,
+                    pending: HashMap::new(),
                 }),
                 Err(error) => {
                     tracing::warn!(?error, "DAVE session could not start");
@@ -134,8 +140,15 @@ mod imp {
                         Ok(true) => self.prepare(id, self.version),
                         Ok(false) => Vec::new(),
                         Err(error) => {
+                            // Say so (the gateway removes and re-adds us), then start over with
+                            // a fresh group and key package.
                             tracing::warn!(%error, op, "DAVE commit or welcome refused");
-                            vec![DaveOut::Json(31, json!({"transition_id": id}))]
+                            let mut out = vec![DaveOut::Json(31, json!({"transition_id": id}))];
+                            let version = NonZeroU16::new(self.version)
+                                .or(NonZeroU16::new(MAX_VERSION))
+                                .unwrap_or(NonZeroU16::MIN);
+                            out.extend(self.reinit(version));
+                            out
                         }
                     }
                 }
@@ -150,8 +163,9 @@ mod imp {
             }
             if id == 0 {
                 self.active = version > 0;
-                Vec::new()
+                vec![DaveOut::Transitioned(0, version)]
             } else {
+                self.pending.insert(id, version);
                 vec![DaveOut::Json(23, json!({"transition_id": id}))]
             }
         }
@@ -172,8 +186,14 @@ mod imp {
                     self.prepare(id, version)
                 }
                 (22, Some(id)) => {
+                    let version = self.pending.remove(&id);
                     match self.session.execute_transition(id) {
-                        Ok(true) => self.active = self.session.can_encrypt(),
+                        // To version 0 (a downgrade) the key is dropped: frames pass through.
+                        Ok(true) => {
+                            self.active = self.session.can_encrypt();
+                            let version = version.unwrap_or(self.version);
+                            return vec![DaveOut::Transitioned(id, version)];
+                        }
                         Ok(false) => {}
                         Err(error) => tracing::warn!(?error, "DAVE transition not executed"),
                     }
@@ -203,6 +223,7 @@ mod imp {
                 return Vec::new();
             }
             self.version = version.get();
+            self.pending.clear();
             match self.session.create_key_package() {
                 Ok(package) => vec![DaveOut::Binary(26, package)],
                 Err(error) => {

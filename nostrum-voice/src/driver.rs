@@ -1,7 +1,7 @@
 //! The driver's background tasks: the voice gateway session (heartbeats, resume) and UDP receive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +22,8 @@ use crate::udp::Transport;
 #[derive(Debug)]
 pub(crate) struct DriverShared {
     pub(crate) guild_id: Id<GuildMarker>,
-    pub(crate) channel_id: Id<ChannelMarker>,
+    /// The voice channel (changes when the connection moves).
+    pub(crate) channel_id: AtomicU64,
     pub(crate) events: broadcast::Sender<VoiceEvent>,
     pub(crate) transport: watch::Sender<Arc<Transport>>,
     pub(crate) users: Mutex<HashMap<u32, Id<UserMarker>>>,
@@ -51,15 +52,36 @@ impl DriverShared {
         self.dave.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The voice channel now.
+    pub(crate) fn channel(&self) -> Id<ChannelMarker> {
+        Id::new(self.channel_id.load(Ordering::Relaxed))
+    }
+
     /// Starts (or ends) DAVE for a newly described session.
     pub(crate) fn start_dave(&self, version: u16) {
-        *self.dave() = Dave::new(version, self.user_id, self.channel_id.get());
+        let channel = self.channel_id.load(Ordering::Relaxed);
+        *self.dave() = Dave::new(version, self.user_id, channel);
+    }
+
+    /// Takes a newly established session: DAVE, READY, the transport the player and the receiver
+    /// use from now on. Returns the socket and the messages that came during the handshake.
+    fn adopt(&self, established: Established) -> (Ws, Duration, Option<i64>, Vec<GatewayMsg>) {
+        self.start_dave(established.dave_version);
+        let transport = Arc::new(established.transport);
+        self.emit(self.ready_event(&transport));
+        self.transport.send_replace(transport);
+        (
+            established.ws,
+            established.heartbeat,
+            established.seq_ack,
+            established.backlog,
+        )
     }
 
     pub(crate) fn ready_event(&self, transport: &Transport) -> VoiceEvent {
         VoiceEvent::Ready(VoiceReady {
             guild_id: self.guild_id,
-            channel_id: self.channel_id,
+            channel_id: self.channel(),
             ssrc: transport.ssrc,
             mode: transport.cipher.mode().name().to_owned(),
             dave: self.dave().is_some(),
@@ -72,12 +94,21 @@ impl DriverShared {
 pub(crate) enum WsCmd {
     /// Send SPEAKING with these flags, then answer.
     Speaking(u8, oneshot::Sender<()>),
+    /// Move to another channel: a new session with these answers to op 4, then the old socket
+    /// is closed; the player goes on with the new transport.
+    Move(
+        Box<ConnectionInfo>,
+        oneshot::Sender<Result<(), crate::VoiceError>>,
+    ),
     /// Close the socket and stop.
     Leave,
 }
 
+type MoveReply = oneshot::Sender<Result<(), crate::VoiceError>>;
+
 enum LoopEnd {
     Leave,
+    Move(Box<ConnectionInfo>, MoveReply),
     Closed(Option<u16>),
     Zombie,
 }
@@ -169,6 +200,13 @@ async fn handle_and_reply(ws: &mut Ws, shared: &DriverShared, msg: GatewayMsg) -
         let sent = match out {
             DaveOut::Binary(op, payload) => gateway::send_binary(ws, op, &payload).await,
             DaveOut::Json(op, d) => gateway::send(ws, op, d).await,
+            DaveOut::Transitioned(transition_id, protocol_version) => {
+                shared.emit(VoiceEvent::DaveTransition {
+                    transition_id,
+                    protocol_version,
+                });
+                Ok(())
+            }
         };
         if sent.is_err() {
             return false;
@@ -214,6 +252,7 @@ async fn session_loop(
             },
             cmd = cmds.recv() => match cmd {
                 None | Some(WsCmd::Leave) => return LoopEnd::Leave,
+                Some(WsCmd::Move(info, reply)) => return LoopEnd::Move(info, reply),
                 Some(WsCmd::Speaking(flags, ack)) => {
                     let ssrc = shared.transport.borrow().ssrc;
                     let d = json!({"speaking": flags, "delay": 0, "ssrc": ssrc});
@@ -231,7 +270,7 @@ async fn session_loop(
 /// The gateway task: runs the session, resumes or re-identifies after a drop, stops on a fatal
 /// close (then ends the other tasks of the connection too).
 pub(crate) async fn run_session(
-    info: ConnectionInfo,
+    mut info: ConnectionInfo,
     established: Established,
     shared: Arc<DriverShared>,
     mut cmds: mpsc::UnboundedReceiver<WsCmd>,
@@ -253,6 +292,30 @@ pub(crate) async fn run_session(
             LoopEnd::Leave => {
                 let _ = ws.close(None).await;
                 break None;
+            }
+            LoopEnd::Move(new_info, reply) => {
+                // Make before break: a failed move leaves the old session as it was.
+                match gateway::establish(&new_info).await {
+                    Ok(established) => {
+                        let _ = ws.close(None).await;
+                        let new_info = *new_info;
+                        shared
+                            .channel_id
+                            .store(new_info.channel_id, Ordering::Relaxed);
+                        info = new_info;
+                        let (new_ws, new_heartbeat, new_seq_ack, backlog) =
+                            shared.adopt(established);
+                        (ws, heartbeat, seq_ack) = (new_ws, new_heartbeat, new_seq_ack);
+                        for msg in backlog {
+                            handle_and_reply(&mut ws, &shared, msg).await;
+                        }
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+                continue;
             }
             LoopEnd::Zombie => CloseAction::Resume,
             LoopEnd::Closed(code) => {
@@ -317,16 +380,12 @@ async fn reconnect(
         }
         match gateway::establish(info).await {
             Ok(established) => {
-                *seq_ack = established.seq_ack;
-                shared.start_dave(established.dave_version);
-                let transport = Arc::new(established.transport);
-                shared.emit(shared.ready_event(&transport));
-                shared.transport.send_replace(transport);
-                let mut ws = established.ws;
-                for msg in established.backlog {
+                let (mut ws, heartbeat, new_seq_ack, backlog) = shared.adopt(established);
+                *seq_ack = new_seq_ack;
+                for msg in backlog {
                     handle_and_reply(&mut ws, shared, msg).await;
                 }
-                return Ok((ws, established.heartbeat));
+                return Ok((ws, heartbeat));
             }
             Err(error) if error.is_fatal_close() => return Err(error),
             Err(error) => last = Some(error),

@@ -2,20 +2,23 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
-use std::time::Duration;
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc::{Receiver, channel, error::TryRecvError};
 
 use crate::error::{VoiceError, VoiceErrorKind};
 use crate::pcm::{FRAME_SAMPLES, PcmSource};
 
-/// How long a read may wait for ffmpeg before the track fails.
-const STALL: Duration = Duration::from_secs(10);
+type Chunk = std::io::Result<Vec<i16>>;
 
-/// ffmpeg's output, read ahead (up to a second) by a thread so the player rarely waits; when it
-/// must (ffmpeg starting, a slow stream), it blocks the player for up to [`STALL`].
+/// ffmpeg's output, read ahead (up to a second) by a thread. The player awaits
+/// [`poll_ready`](PcmSource::poll_ready) before it reads, so waiting for ffmpeg (starting, a slow
+/// stream) never blocks a runtime thread; the player gives up on an input that stalls.
 pub(crate) struct FfmpegSource {
     child: Child,
-    chunks: Receiver<std::io::Result<Vec<i16>>>,
+    chunks: Receiver<Chunk>,
+    /// A chunk taken by `poll_ready`: `Some(None)` when the reader is done.
+    peeked: Option<Option<Chunk>>,
 }
 
 impl FfmpegSource {
@@ -45,7 +48,7 @@ impl FfmpegSource {
             .stdout
             .take()
             .ok_or_else(|| VoiceError::input("ffmpeg has no stdout"))?;
-        let (tx, chunks) = sync_channel(50);
+        let (tx, chunks) = channel(50);
         std::thread::spawn(move || {
             let mut buf = vec![0u8; FRAME_SAMPLES * 2];
             let mut filled = 0;
@@ -54,14 +57,14 @@ impl FfmpegSource {
                     Ok(0) => {
                         let whole = filled - filled % 2;
                         if whole > 0 {
-                            let _ = tx.send(Ok(to_samples(&buf[..whole])));
+                            let _ = tx.blocking_send(Ok(to_samples(&buf[..whole])));
                         }
                         return;
                     }
                     Ok(n) => {
                         filled += n;
                         if filled == buf.len() {
-                            if tx.send(Ok(to_samples(&buf))).is_err() {
+                            if tx.blocking_send(Ok(to_samples(&buf))).is_err() {
                                 return;
                             }
                             filled = 0;
@@ -69,24 +72,40 @@ impl FfmpegSource {
                     }
                     Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(error) => {
-                        let _ = tx.send(Err(error));
+                        let _ = tx.blocking_send(Err(error));
                         return;
                     }
                 }
             }
         });
-        Ok(Self { child, chunks })
+        Ok(Self {
+            child,
+            chunks,
+            peeked: None,
+        })
     }
-}
 
-/// Runs a blocking wait, on a multi-thread runtime letting the worker's other tasks move away.
-fn wait<T>(f: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
+    /// The next chunk; blocks only when `poll_ready` was not awaited first (on a multi-thread
+    /// runtime letting the worker's other tasks move away).
+    fn take(&mut self) -> Option<Chunk> {
+        if let Some(peeked) = self.peeked.take() {
+            return peeked;
+        }
+        match self.chunks.try_recv() {
+            Ok(chunk) => Some(chunk),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                let mut wait = || futures::executor::block_on(self.chunks.recv());
+                let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                    h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                });
+                if multi_thread {
+                    tokio::task::block_in_place(wait)
+                } else {
+                    wait()
+                }
+            }
+        }
     }
 }
 
@@ -98,22 +117,24 @@ fn to_samples(bytes: &[u8]) -> Vec<i16> {
 }
 
 impl PcmSource for FfmpegSource {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.peeked.is_none() {
+            self.peeked = Some(std::task::ready!(self.chunks.poll_recv(cx)));
+        }
+        Poll::Ready(())
+    }
+
     fn next_chunk(&mut self) -> Option<Result<Vec<i16>, VoiceError>> {
-        let received = match self.chunks.try_recv() {
-            Ok(chunk) => Ok(chunk),
-            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
-            Err(TryRecvError::Empty) => wait(|| self.chunks.recv_timeout(STALL)),
-        };
-        match received {
-            Ok(Ok(chunk)) => Some(Ok(chunk)),
-            Ok(Err(error)) => Some(Err(VoiceError::with_source(
+        match self.take() {
+            Some(Ok(chunk)) => Some(Ok(chunk)),
+            Some(Err(error)) => Some(Err(VoiceError::with_source(
                 VoiceErrorKind::Input {
                     reason: "reading ffmpeg's output failed".to_owned(),
                 },
                 error,
             ))),
-            Err(RecvTimeoutError::Timeout) => Some(Err(VoiceError::input("ffmpeg stalled"))),
-            Err(RecvTimeoutError::Disconnected) => match self.child.wait() {
+            // The reader is done: ffmpeg has closed its output and exits (or has exited).
+            None => match self.child.wait() {
                 Ok(status) if !status.success() => {
                     Some(Err(VoiceError::input(format!("ffmpeg failed ({status})"))))
                 }

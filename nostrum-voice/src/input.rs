@@ -15,6 +15,11 @@ pub(crate) trait FrameSource: Send {
     /// The next 20 ms Opus frame; `None` at the end.
     fn next_frame(&mut self) -> Option<Result<Bytes, VoiceError>>;
 
+    /// `Ready` when [`next_frame`](Self::next_frame) will not block; the player awaits it first.
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+
     /// Moves to `to` from the start.
     fn seek(&mut self, _to: Duration) -> Result<(), VoiceError> {
         Err(VoiceError::input("this track cannot seek"))
@@ -98,7 +103,8 @@ impl Track {
     }
 
     /// A track from an Ogg/Opus stream held in memory: its packets are sent as they are, the
-    /// `OpusHead` and `OpusTags` headers skipped.
+    /// `OpusHead` and `OpusTags` headers skipped. Seeks to the packet nearest the position
+    /// (packet durations from their Opus TOC bytes); the volume cannot change.
     ///
     /// # Errors
     /// [`VoiceErrorKind::Input`](crate::VoiceErrorKind::Input) when the stream does not open with
@@ -116,7 +122,7 @@ impl Track {
             Some(tags) if tags.starts_with(b"OpusTags") => {}
             _ => return Err(VoiceError::input("second Ogg packet is not OpusTags")),
         }
-        Ok(Self::from_frames(packets))
+        Ok(Self::from_source(OggOpus { packets }))
     }
 
     /// A track from an Ogg/Opus file (read whole, then played as [`ogg_opus`](Self::ogg_opus)).
@@ -194,12 +200,51 @@ impl Track {
         self.source.next_frame()
     }
 
+    pub(crate) fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.source.poll_ready(cx)
+    }
+
     pub(crate) fn seek(&mut self, to: Duration) -> Result<(), VoiceError> {
         self.source.seek(to)
     }
 
     pub(crate) fn set_volume(&mut self, volume: f32) -> bool {
         self.source.set_volume(volume)
+    }
+}
+
+/// The Opus packets of an Ogg/Opus stream in memory, past its two header packets.
+struct OggOpus {
+    packets: OggPackets,
+}
+
+impl FrameSource for OggOpus {
+    fn next_frame(&mut self) -> Option<Result<Bytes, VoiceError>> {
+        self.packets.next()
+    }
+
+    /// From the start, skips whole packets while that brings the position nearer to `to`.
+    fn seek(&mut self, to: Duration) -> Result<(), VoiceError> {
+        let target = to.as_secs_f64() * 48_000.0;
+        let mut packets = OggPackets::new(self.packets.data.clone());
+        // The headers were checked when the track was made.
+        packets.by_ref().take(2).for_each(drop);
+        let mut at = 0.0;
+        loop {
+            let Some(packet) = packets.next() else {
+                break;
+            };
+            let packet = packet?;
+            let samples = opus::packet::get_nb_samples(&packet, 48_000).unwrap_or(960) as f64;
+            if (at + samples - target).abs() >= (at - target).abs() {
+                // Not nearer: put the packet back in front.
+                packets.ready.push_front(packet);
+                break;
+            }
+            at += samples;
+        }
+        self.packets = packets;
+        Ok(())
     }
 }
 
@@ -363,6 +408,45 @@ mod tests {
         assert_eq!(frames.len(), 3);
         assert_eq!(&frames[0][..], b"\xFCone");
         assert_eq!(frames[1].len(), 600);
+    }
+
+    #[test]
+    fn ogg_opus_seeks_to_the_nearest_packet() {
+        // 100 packets of 20 ms (TOC 0xFC) numbered, then one of 60 ms (TOC 0xFF: code 3, 3
+        // frames) and a last one.
+        let mut packets: Vec<Vec<u8>> = (0..100u8).map(|i| vec![0xFC, i]).collect();
+        packets.push(vec![0xFF, 0x03, 100]);
+        packets.push(vec![0xFC, 101]);
+        let mut data = page(1, 2, &[b"OpusHead\x01\x02"]);
+        data.extend(page(1, 0, &[b"OpusTags...."]));
+        for chunk in packets.chunks(30) {
+            let chunk: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            data.extend(page(1, 0, &chunk));
+        }
+        let mut track = Track::ogg_opus(data).unwrap();
+        let next = |track: &mut Track| track.next_frame().map(|f| f.unwrap()[..].to_vec());
+        let mut seek_then_next = |ms: u64| {
+            track.seek(Duration::from_millis(ms)).unwrap();
+            next(&mut track)
+        };
+        assert_eq!(seek_then_next(1_000), Some(vec![0xFC, 50]));
+        assert_eq!(
+            seek_then_next(1_009),
+            Some(vec![0xFC, 50]),
+            "nearer to 1.00 s"
+        );
+        assert_eq!(
+            seek_then_next(1_011),
+            Some(vec![0xFC, 51]),
+            "nearer to 1.02 s"
+        );
+        assert_eq!(seek_then_next(0), Some(vec![0xFC, 0]), "back to the start");
+        // The 60 ms packet spans 2.00..2.06 s: 2.02 s is nearer its start, 2.04 s its end.
+        assert_eq!(seek_then_next(2_020), Some(vec![0xFF, 0x03, 100]));
+        assert_eq!(seek_then_next(2_040), Some(vec![0xFC, 101]));
+        assert_eq!(seek_then_next(60_000), None, "past the end");
+        assert_eq!(seek_then_next(1_990), Some(vec![0xFC, 99]));
+        assert!(!track.set_volume(0.5), "pre-encoded");
     }
 
     #[test]

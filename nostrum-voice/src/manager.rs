@@ -10,7 +10,7 @@ use nostrum_core::model::id::Id;
 use nostrum_core::{Context, Event, EventKind, EventSet};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::connection::{ConnectionInfo, VoiceConnection};
+use crate::connection::{ConnectionInfo, ConnectionStatus, VoiceConnection};
 use crate::error::{VoiceError, VoiceErrorKind};
 
 /// How long to wait for VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE after op 4.
@@ -151,12 +151,13 @@ impl Voice {
     }
 
     /// Joins `channel_id` of `guild_id`: sends op 4 on the context's shard, waits for
-    /// VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE, then connects. Replaces an earlier connection
-    /// of the guild.
+    /// VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE, then connects. When the guild already has a
+    /// connection, that connection moves ([`VoiceConnection::move_to`]) and is returned: one
+    /// connection per guild, and the playing track goes on in the new channel.
     ///
     /// # Errors
     /// [`VoiceErrorKind::Join`] without a shard or without answers within 10 s; then as
-    /// [`VoiceConnection::connect`].
+    /// [`VoiceConnection::connect`] (or [`VoiceConnection::move_to`]).
     pub async fn join(
         &self,
         ctx: &Context,
@@ -221,14 +222,18 @@ impl Voice {
             user_id,
             channel_id,
         };
+        if let Some(existing) = self.get(guild_id) {
+            // A connection that stopped for good is replaced rather than moved.
+            if !matches!(existing.status(), ConnectionStatus::Closed(_)) {
+                existing.move_to(info).await?;
+                return Ok(existing);
+            }
+        }
         let connection = Arc::new(VoiceConnection::connect(info).await?);
         if let Some(group) = self.inner.group.clone() {
             let mut events = connection.events();
             let ctx = ctx.clone();
-            let keys = EventKeys {
-                guild_id: Id::new_checked(guild_id),
-                channel_id: Id::new_checked(channel_id),
-            };
+            let weak = Arc::downgrade(&connection);
             tokio::spawn(async move {
                 loop {
                     let event = match events.recv().await {
@@ -236,6 +241,15 @@ impl Voice {
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return,
                     };
+                    let Some(connection) = weak.upgrade() else {
+                        return;
+                    };
+                    // The channel now: it changes when the connection moves.
+                    let keys = EventKeys {
+                        guild_id: Id::new_checked(guild_id),
+                        channel_id: Some(connection.channel_id()),
+                    };
+                    drop(connection);
                     if let Some(event) = event.into_event() {
                         group.dispatch(&ctx, event, keys).await;
                     }

@@ -18,6 +18,12 @@ pub(crate) trait PcmSource: Send {
     /// The next chunk; `None` at the end.
     fn next_chunk(&mut self) -> Option<Result<Vec<i16>, VoiceError>>;
 
+    /// `Ready` when [`next_chunk`](Self::next_chunk) will not block (the default: in memory, or
+    /// computed in place); a source fed by another thread or process waits here instead.
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+
     /// Moves to `to` from the start.
     fn seek(&mut self, _to: Duration) -> Result<(), VoiceError> {
         Err(VoiceError::input("this track cannot seek"))
@@ -77,6 +83,8 @@ pub(crate) struct OpusEncode<S> {
     pending: Vec<i16>,
     volume: f32,
     ended: bool,
+    /// The source's error, met while reading ahead in `poll_ready`; returned by the next frame.
+    error: Option<VoiceError>,
 }
 
 impl<S: PcmSource> OpusEncode<S> {
@@ -87,7 +95,24 @@ impl<S: PcmSource> OpusEncode<S> {
             pending: Vec::with_capacity(FRAME_SAMPLES * 2),
             volume: 1.0,
             ended: false,
+            error: None,
         }
+    }
+
+    /// Reads chunks until a frame is buffered or the source ends, without blocking.
+    fn poll_fill(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        while !self.ended && self.pending.len() < FRAME_SAMPLES {
+            std::task::ready!(self.source.poll_ready(cx));
+            match self.source.next_chunk() {
+                Some(Ok(chunk)) => self.pending.extend_from_slice(&chunk),
+                Some(Err(error)) => {
+                    self.ended = true;
+                    self.error = Some(error);
+                }
+                None => self.ended = true,
+            }
+        }
+        std::task::Poll::Ready(())
     }
 
     fn encoder(&mut self) -> Result<&mut opus::Encoder, VoiceError> {
@@ -106,6 +131,9 @@ impl<S: PcmSource> OpusEncode<S> {
     }
 
     fn encode_next(&mut self) -> Option<Result<Bytes, VoiceError>> {
+        if let Some(error) = self.error.take() {
+            return Some(Err(error));
+        }
         while !self.ended && self.pending.len() < FRAME_SAMPLES {
             match self.source.next_chunk() {
                 Some(Ok(chunk)) => self.pending.extend_from_slice(&chunk),
@@ -144,10 +172,15 @@ impl<S: PcmSource> crate::input::FrameSource for OpusEncode<S> {
         self.encode_next()
     }
 
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.poll_fill(cx)
+    }
+
     fn seek(&mut self, to: Duration) -> Result<(), VoiceError> {
         self.source.seek(to)?;
         self.pending.clear();
         self.ended = false;
+        self.error = None;
         Ok(())
     }
 

@@ -17,6 +17,16 @@ pub const FRAME: Duration = Duration::from_millis(20);
 const SILENCE_FRAMES: u32 = 5;
 /// How far behind the clock may fall before it is set to now instead of catching up in a burst.
 const MAX_LAG: Duration = Duration::from_millis(200);
+/// How long an input (ffmpeg starting, a slow stream) may keep the next frame waiting before the
+/// track fails.
+const STALL: Duration = Duration::from_secs(10);
+
+/// What woke the player while it waited for its input.
+enum Wake {
+    Ready,
+    Cmd(Option<PlayerCmd>),
+    Stalled,
+}
 
 /// Where a track is.
 #[derive(Clone, Debug)]
@@ -238,8 +248,12 @@ impl Player {
         let mut start = Instant::now();
         let mut n: u32 = 0;
         let mut end = None;
+        let mut woken_by = None;
         loop {
             let mut changed = false;
+            if let Some(cmd) = woken_by.take() {
+                changed |= self.apply(cmd);
+            }
             while let Ok(cmd) = cmds.try_recv() {
                 changed |= self.apply(cmd);
             }
@@ -252,6 +266,27 @@ impl Player {
             let Some(current) = &mut self.current else {
                 break;
             };
+            // Wait for the input without blocking the runtime, still taking commands.
+            let track = &mut current.track;
+            let wake = tokio::select! {
+                biased;
+                () = std::future::poll_fn(|cx| track.poll_ready(cx)) => Wake::Ready,
+                cmd = cmds.recv() => Wake::Cmd(cmd),
+                () = tokio::time::sleep(STALL) => Wake::Stalled,
+            };
+            match wake {
+                Wake::Ready => {}
+                Wake::Cmd(Some(cmd)) => {
+                    woken_by = Some(cmd);
+                    continue;
+                }
+                Wake::Cmd(None) => break,
+                Wake::Stalled => {
+                    let error = VoiceError::input(format!("the input stalled for {STALL:?}"));
+                    end = Some(TrackEnd::Failed(Arc::new(error)));
+                    break;
+                }
+            }
             let frame = match current.track.next_frame() {
                 Some(Ok(frame)) => frame,
                 Some(Err(error)) => {

@@ -321,3 +321,57 @@ async fn seek_and_volume_on_pcm_and_files() {
     );
     handle.stop();
 }
+
+/// A stand-in for ffmpeg that takes a second to start, then writes 0.2 s of silence.
+#[cfg(unix)]
+fn slow_ffmpeg() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = temp_path("slow-ffmpeg.sh");
+    let script = "#!/bin/sh\nsleep 1\nhead -c 38400 /dev/zero\n";
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// On a current-thread runtime, waiting for ffmpeg's output must not block the runtime: other
+/// tasks (here a 10 ms ticker, in a real bot the gateway and the receiver) go on, and the player
+/// still takes commands.
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_for_ffmpeg_blocks_neither_the_runtime_nor_the_player() {
+    let program = slow_ffmpeg();
+    let (server, connection) = connected().await;
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticker = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let handle = connection.play(Track::ffmpeg_with(program.to_str().unwrap(), "x").unwrap());
+    let end = tokio::time::timeout(Duration::from_secs(5), handle.ended())
+        .await
+        .unwrap();
+    assert!(matches!(end, TrackEnd::Finished), "{end:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited");
+    let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        ticked >= 50,
+        "the runtime ran other tasks meanwhile: {ticked} ticks"
+    );
+    assert_eq!(frames_after(&server, 0).await.len(), 10, "0.2 s of audio");
+
+    // Stopped while waiting for the program's first output: ends at once.
+    let handle = connection.play(Track::ffmpeg_with(program.to_str().unwrap(), "x").unwrap());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::time::Instant::now();
+    handle.stop();
+    assert!(matches!(handle.ended().await, TrackEnd::Stopped));
+    assert!(stopped.elapsed() < Duration::from_millis(500));
+    ticker.abort();
+    let _ = std::fs::remove_file(&program);
+}

@@ -136,3 +136,159 @@ async fn passthrough_while_transition_pending_then_e2ee_both_ways() {
         "the frames went E2EE-encrypted"
     );
 }
+
+/// Connects with DAVE on and waits until the first transition made the audio E2EE.
+async fn e2ee_connection() -> (LocalVoiceServer, VoiceConnection) {
+    let config = LocalVoiceConfig {
+        dave: true,
+        ..LocalVoiceConfig::default()
+    };
+    let server = LocalVoiceServer::start(config).await.unwrap();
+    let connection = VoiceConnection::connect(info(&server)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !connection.is_e2ee() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(connection.is_e2ee(), "{:?}", server.stats());
+    (server, connection)
+}
+
+/// Waits for the client's DAVE transition event; returns its protocol version.
+async fn transitioned(events: &mut tokio::sync::broadcast::Receiver<VoiceEvent>) -> u16 {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let VoiceEvent::DaveTransition {
+                protocol_version, ..
+            } = events.recv().await.unwrap()
+            {
+                return protocol_version;
+            }
+        }
+    })
+    .await
+    .expect("no DAVE transition")
+}
+
+/// Plays `n` frames and waits until they and the five silence frames have arrived; returns the
+/// frames received for them (silence removed).
+async fn play_frames(
+    server: &LocalVoiceServer,
+    connection: &VoiceConnection,
+    n: u8,
+) -> Vec<Vec<u8>> {
+    let before = server.received().len();
+    let track = connection.play(Track::opus_frames(frames(n)));
+    assert!(matches!(track.ended().await, TrackEnd::Finished));
+    let want = before + usize::from(n) + 5;
+    assert!(
+        server
+            .wait_for(Duration::from_secs(3), |p, _| p.len() >= want)
+            .await,
+        "{:?}",
+        server.stats()
+    );
+    let received = server.received();
+    received[before..before + usize::from(n)]
+        .iter()
+        .map(|p| p.opus.clone())
+        .collect()
+}
+
+fn plain(n: u8) -> Vec<Vec<u8>> {
+    frames(n).iter().map(|f| f.to_vec()).collect()
+}
+
+#[tokio::test]
+async fn epoch_1_recreates_the_group_and_e2ee_goes_on_with_new_keys() {
+    let (server, connection) = e2ee_connection().await;
+    let mut events = connection.events();
+    assert_eq!(play_frames(&server, &connection, 5).await, plain(5));
+    assert_eq!(server.stats().e2ee_frames, 5);
+
+    // A new group: the client re-initialises its session, sends a new key package, commits the
+    // fresh member's proposal and executes the new transition.
+    server.dave_prepare_epoch(1, 1);
+    assert_eq!(transitioned(&mut events).await, 1);
+    let stats = server.stats();
+    assert_eq!(
+        (stats.dave_key_packages, stats.dave_transitions),
+        (2, 2),
+        "{stats:?}"
+    );
+    assert!(connection.is_e2ee());
+    // Only the new group's keys open these: the simulated member was made anew.
+    assert_eq!(play_frames(&server, &connection, 5).await, plain(5));
+    let stats = server.stats();
+    assert_eq!((stats.e2ee_frames, stats.rejected), (10, 0), "{stats:?}");
+
+    // A later epoch of the same group is not a re-initialisation.
+    server.dave_prepare_epoch(1, 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.stats().dave_key_packages, 2);
+}
+
+#[tokio::test]
+async fn downgrade_to_version_0_passes_through_then_upgrade_back() {
+    let (server, connection) = e2ee_connection().await;
+    let mut events = connection.events();
+
+    // Op 21 to protocol version 0, op 23, op 22: frames pass through unencrypted.
+    let id = server.dave_downgrade().unwrap();
+    assert_eq!(transitioned(&mut events).await, 0);
+    assert!(!connection.is_e2ee());
+    assert_eq!(server.stats().dave_transitions, 2);
+    assert_eq!(play_frames(&server, &connection, 10).await, plain(10));
+    let stats = server.stats();
+    assert_eq!(
+        (stats.e2ee_frames, stats.passthrough_frames),
+        (0, 15),
+        "transition {id}: {stats:?}"
+    );
+
+    // Back up: op 24 with epoch 1 makes a new group; E2EE again after its transition.
+    server.dave_prepare_epoch(1, 1);
+    assert_eq!(transitioned(&mut events).await, 1);
+    assert!(connection.is_e2ee());
+    assert_eq!(play_frames(&server, &connection, 10).await, plain(10));
+    let stats = server.stats();
+    assert_eq!(
+        (stats.e2ee_frames, stats.passthrough_frames, stats.rejected),
+        (10, 20, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.dave_key_packages, 2);
+}
+
+#[tokio::test]
+async fn invalid_commit_or_welcome_is_reported_and_the_group_joined_again() {
+    let (server, connection) = e2ee_connection().await;
+    let mut events = connection.events();
+    // Transition ids: 1 the first join, 2 the bad commit, 3 the re-join, 4 the bad welcome, 5.
+    for (op, bad_id, rejoin_id) in [(29, 2u16, 3u16), (30, 4, 5)] {
+        assert!(server.dave_send_invalid(op));
+        let rejoined = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let VoiceEvent::DaveTransition { transition_id, .. } =
+                    events.recv().await.unwrap()
+                {
+                    return transition_id;
+                }
+            }
+        })
+        .await
+        .expect("re-joined");
+        assert_eq!(rejoined, rejoin_id);
+        let stats = server.stats();
+        assert_eq!(
+            stats.dave_invalid.last(),
+            Some(&u64::from(bad_id)),
+            "op 31 names the bad transition ({op}): {stats:?}"
+        );
+        assert!(connection.is_e2ee());
+        assert_eq!(play_frames(&server, &connection, 5).await, plain(5));
+    }
+    let stats = server.stats();
+    assert_eq!(stats.dave_invalid, vec![2, 4]);
+    assert_eq!(stats.dave_key_packages, 3, "a new key package after each");
+    assert_eq!((stats.e2ee_frames, stats.rejected), (10, 0), "{stats:?}");
+}

@@ -371,3 +371,46 @@ async fn session_invalid_identifies_anew_and_zombie_resumes() {
     );
     assert_eq!(server.stats().rejected, 0, "the new key is used");
 }
+
+#[tokio::test]
+async fn ogg_opus_seeks_to_the_nearest_packet_while_playing() {
+    let server = LocalVoiceServer::start(LocalVoiceConfig::default())
+        .await
+        .unwrap();
+    let connection = VoiceConnection::connect(info(&server)).await.unwrap();
+    let sent = frames(250);
+    let track = connection.play(Track::ogg_opus(ogg_opus(&sent)).unwrap());
+    assert!(
+        server
+            .wait_for(Duration::from_secs(3), |p, _| p.len() >= 5)
+            .await
+    );
+    // 4.01 s is nearer to frame 200 (4.00 s) than to 201 (4.02 s).
+    track.seek(Duration::from_millis(4_010)).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), track.ended())
+        .await
+        .unwrap();
+    assert!(matches!(end, TrackEnd::Finished), "{end:?}");
+    assert!(
+        server
+            .wait_for(Duration::from_secs(3), |p, _| p.len() >= 5
+                && p[p.len() - 5..].iter().all(|p| p.opus == SILENCE))
+            .await
+    );
+    let mut received = server.received();
+    received.truncate(received.len() - 5);
+    let jump = received
+        .iter()
+        .position(|p| p.opus == sent[200])
+        .expect("frame 200 was sent");
+    assert!((5..60).contains(&jump), "seeked after {jump} frames");
+    for (i, packet) in received.iter().enumerate() {
+        let want = if i < jump { i } else { 200 + i - jump };
+        assert_eq!(packet.opus, sent[want], "packet {i}");
+    }
+    assert_eq!(received.len() - jump, 50, "frames 200..250 after the seek");
+    for pair in received.windows(2) {
+        assert_eq!(pair[1].sequence, pair[0].sequence.wrapping_add(1));
+        assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(960));
+    }
+}

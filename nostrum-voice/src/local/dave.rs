@@ -3,7 +3,9 @@
 //! The server proposes (as external sender, op 27) to add the simulated member to the bot's
 //! group; the bot commits with a welcome (op 28); the member joins from the welcome and the bot's
 //! commit is announced back (op 29); on TRANSITION READY (op 23) the transition executes (op 22)
-//! and the member decrypts the bot's E2EE Opus frames.
+//! and the member decrypts the bot's E2EE Opus frames. Each new key package of the bot (after a
+//! new epoch 1, an invalid commit, a downgrade and back) starts the member afresh, as the voice
+//! gateway removes and re-adds members.
 
 use std::num::NonZeroU16;
 
@@ -18,9 +20,6 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 
 /// The user id of the simulated member.
 pub const SIMULATED_MEMBER: u64 = 777_000_000_000_000_777;
-/// The transition id the server uses for the bot's commit.
-const TRANSITION: u16 = 1;
-
 /// Runs `f`; a panic of the MLS libraries on hostile input (tls_codec's debug assertions) is `None`.
 fn guard<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(None)
@@ -31,9 +30,12 @@ pub(super) struct ServerDave {
     signer: SignatureKeyPair,
     external_sender: Vec<u8>,
     member: DaveSession,
+    /// Whether the member has made a key package, and so needs to start afresh for the next one.
+    member_used: bool,
     bot_user: u64,
     channel_id: u64,
-    pub(super) executed: bool,
+    /// The last transition id given out.
+    transition: u16,
     /// A transition the bot is ready for, held back until the test releases it.
     pub(super) held: Option<u16>,
 }
@@ -46,19 +48,44 @@ impl ServerDave {
         let credential = BasicCredential::new(b"local-voice-server".to_vec());
         let sender = ExternalSender::new(signer.to_public_vec().into(), credential.into());
         let external_sender = sender.tls_serialize_detached().ok()?;
-        let mut member =
-            DaveSession::new(NonZeroU16::new(1)?, SIMULATED_MEMBER, channel_id, None).ok()?;
-        member.set_external_sender(&external_sender).ok()?;
+        let member = Self::member(&external_sender, channel_id)?;
         Some(Self {
             provider,
             signer,
             external_sender,
             member,
+            member_used: false,
             bot_user,
             channel_id,
-            executed: false,
+            transition: 0,
             held: None,
         })
+    }
+
+    fn member(external_sender: &[u8], channel_id: u64) -> Option<DaveSession> {
+        let mut member =
+            DaveSession::new(NonZeroU16::new(1)?, SIMULATED_MEMBER, channel_id, None).ok()?;
+        member.set_external_sender(external_sender).ok()?;
+        Some(member)
+    }
+
+    fn next_transition(&mut self) -> u16 {
+        self.transition = self.transition.checked_add(1).unwrap_or(1);
+        self.transition
+    }
+
+    /// Prepares a downgrade to protocol version 0 for the member; the transition id for op 21.
+    pub(super) fn prepare_downgrade(&mut self) -> Option<u16> {
+        let id = self.next_transition();
+        self.member.prepare_transition(id, 0).ok()?;
+        Some(id)
+    }
+
+    /// A payload for op 29 or 30 that no MLS library accepts: a new transition id, then junk.
+    pub(super) fn invalid_commit_welcome(&mut self) -> Vec<u8> {
+        let mut out = self.next_transition().to_be_bytes().to_vec();
+        out.extend_from_slice(b"\x00\x01not an MLS message");
+        out
     }
 
     /// Op 25's payload.
@@ -68,6 +95,10 @@ impl ServerDave {
 
     /// On the bot's key package (op 26): op 27's payload, proposing to add the simulated member.
     pub(super) fn proposals(&mut self) -> Option<Vec<u8>> {
+        if self.member_used {
+            self.member = Self::member(&self.external_sender, self.channel_id)?;
+        }
+        self.member_used = true;
         let package = self.member.create_key_package().ok()?;
         let package = KeyPackageIn::tls_deserialize_exact_bytes(&package)
             .ok()?
@@ -99,19 +130,21 @@ impl ServerDave {
             tracing::warn!(?error, "simulated member refused the welcome");
             return None;
         }
-        self.member.prepare_transition(TRANSITION, 1).ok()?;
-        let mut out = TRANSITION.to_be_bytes().to_vec();
+        let id = self.next_transition();
+        self.member.prepare_transition(id, 1).ok()?;
+        let mut out = id.to_be_bytes().to_vec();
         out.extend_from_slice(commit);
         Some(out)
     }
 
     /// On TRANSITION READY (op 23): executes the transition; `Some(id)` to send op 22 with.
+    /// Only transitions the member prepared execute.
     pub(super) fn transition_ready(&mut self, id: u16) -> Option<u16> {
-        if id != TRANSITION {
-            return None;
-        }
-        self.executed = self.member.execute_transition(id).ok()?;
-        Some(id)
+        self.member
+            .execute_transition(id)
+            .ok()
+            .filter(|&executed| executed)
+            .map(|_| id)
     }
 
     /// The simulated member seals a frame it sends (passthrough before the transition).

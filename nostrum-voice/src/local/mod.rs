@@ -89,6 +89,9 @@ pub struct ReceivedPacket {
     pub timestamp: u32,
     /// The sender's SSRC.
     pub ssrc: u32,
+    /// The voice session whose key opened it: 1 for the one made by the first IDENTIFY, 2 for
+    /// the second, and so on.
+    pub session: usize,
     /// The decrypted Opus frame.
     pub opus: Vec<u8>,
     /// When it arrived.
@@ -131,6 +134,12 @@ pub struct ServerStats {
     pub dave_transitions: usize,
     /// Frames the simulated member sent E2EE-encrypted (by [`LocalVoiceServer::send_audio`]).
     pub e2ee_sent: usize,
+    /// WebSocket connections open now.
+    pub open_connections: usize,
+    /// DAVE key packages (op 26) the client sent: one per (re-)join of the MLS group.
+    pub dave_key_packages: usize,
+    /// The transition ids of the client's DAVE MLS INVALID COMMIT WELCOME messages (op 31).
+    pub dave_invalid: Vec<u64>,
 }
 
 pub(crate) enum ConnCmd {
@@ -151,6 +160,10 @@ struct State {
     stats: ServerStats,
     client_addr: Option<SocketAddr>,
     cipher: Option<ServerCipher>,
+    /// The keys of the sessions described so far, by the client address SELECT PROTOCOL gave,
+    /// with their session number: packets of an old session still open with its key (a moving
+    /// client's last frames are not lost to the swap).
+    keys: Vec<(SocketAddr, usize, ServerCipher)>,
     send_nonce: u32,
     session: Option<Session>,
     live: Option<(u64, mpsc::UnboundedSender<ConnCmd>)>,
@@ -392,6 +405,38 @@ impl LocalVoiceServer {
             self.shared.notify();
         }
         executed.is_some()
+    }
+
+    /// Sends DAVE PREPARE EPOCH (op 24) with `protocol_version` and `epoch`; epoch 1 announces a
+    /// new MLS group: the client should start over with a new key package (op 26), which the
+    /// server answers by adding a fresh simulated member.
+    #[cfg(feature = "dave")]
+    pub fn dave_prepare_epoch(&self, protocol_version: u16, epoch: u64) {
+        let d = json!({"protocol_version": protocol_version, "epoch": epoch});
+        self.shared.push(24, d);
+    }
+
+    /// Sends DAVE PREPARE TRANSITION (op 21) to protocol version 0 (a downgrade: frames pass
+    /// through once it executes); the simulated member prepares it too. Returns the transition id,
+    /// `None` without a DAVE session.
+    #[cfg(feature = "dave")]
+    pub fn dave_downgrade(&self) -> Option<u16> {
+        let id = self.shared.lock().dave.as_mut()?.prepare_downgrade()?;
+        let d = json!({"transition_id": id, "protocol_version": 0});
+        self.shared.push(21, d);
+        Some(id)
+    }
+
+    /// Sends an announce commit (op 29) or a welcome (op 30) that cannot be processed; the client
+    /// should answer with op 31 and a new key package. Returns whether there was a DAVE session.
+    #[cfg(feature = "dave")]
+    pub fn dave_send_invalid(&self, op: u8) -> bool {
+        let payload = match self.shared.lock().dave.as_mut() {
+            Some(dave) => dave.invalid_commit_welcome(),
+            None => return false,
+        };
+        self.shared.push_binary(op, &payload);
+        true
     }
 
     /// Drops the live WebSocket without a close frame (the client should resume).

@@ -130,9 +130,17 @@ pub(super) async fn serve(shared: Arc<Shared>) {
             continue;
         }
         let mut state = shared.lock();
-        let opened = state.cipher.as_ref().and_then(|c| c.open(data));
+        let latest = state.stats.identifies;
+        let opened = match state.keys.iter().find(|(addr, _, _)| *addr == from) {
+            Some((_, session, cipher)) => cipher.open(data).map(|opened| (opened, *session)),
+            None => state
+                .cipher
+                .as_ref()
+                .and_then(|c| c.open(data))
+                .map(|o| (o, latest)),
+        };
         match opened {
-            Some((sequence, timestamp, ssrc, opus)) => {
+            Some(((sequence, timestamp, ssrc, opus), session)) => {
                 #[cfg(feature = "dave")]
                 let opus = match state.dave.as_mut().map(|dave| dave.open(&opus)) {
                     None => opus,
@@ -151,11 +159,14 @@ pub(super) async fn serve(shared: Arc<Shared>) {
                         continue;
                     }
                 };
-                state.client_addr = Some(from);
+                if session == latest {
+                    state.client_addr = Some(from);
+                }
                 state.received.push(ReceivedPacket {
                     sequence,
                     timestamp,
                     ssrc,
+                    session,
                     opus,
                     at,
                 });

@@ -45,6 +45,8 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
+    shared.lock().stats.open_connections += 1;
+    shared.notify();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut conn = Conn {
         shared,
@@ -89,6 +91,8 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
         };
         let _ = conn.ws.close(Some(frame)).await;
     }
+    conn.shared.lock().stats.open_connections -= 1;
+    conn.shared.notify();
 }
 
 impl Conn {
@@ -138,7 +142,12 @@ impl Conn {
                 self.on_transition_ready(&d);
                 Ok(())
             }
-            31 => Ok(()),
+            31 => {
+                let id = d.get("transition_id").and_then(Value::as_u64).unwrap_or(0);
+                self.shared.lock().stats.dave_invalid.push(id);
+                self.shared.notify();
+                Ok(())
+            }
             _ => Err(Exit::Close(4001, "Unknown opcode.")),
         }
     }
@@ -148,14 +157,18 @@ impl Conn {
         if !self.authed {
             return Err(Exit::Close(4003, "Not authenticated."));
         }
-        let Some((&_op, _payload)) = data.split_first() else {
+        let Some((&op, _payload)) = data.split_first() else {
             return Err(Exit::Close(4020, "Bad request."));
         };
+        if op == 26 {
+            self.shared.lock().stats.dave_key_packages += 1;
+            self.shared.notify();
+        }
         #[cfg(feature = "dave")]
         {
             let answer = {
                 let mut state = self.shared.lock();
-                match (state.dave.as_mut(), _op) {
+                match (state.dave.as_mut(), op) {
                     (Some(dave), 26) => dave.proposals().map(|p| (27, p)),
                     (Some(dave), 28) => dave.commit_welcome(_payload).map(|p| (29, p)),
                     _ => None,
@@ -274,8 +287,25 @@ impl Conn {
         let Some(cipher) = ServerCipher::new(&mode, &key).filter(|_| offered) else {
             return Err(Exit::Close(4016, "Unknown encryption mode."));
         };
+        let address = data.and_then(|data| {
+            let ip = data
+                .get("address")?
+                .as_str()?
+                .parse::<std::net::IpAddr>()
+                .ok()?;
+            let port = u16::try_from(data.get("port")?.as_u64()?).ok()?;
+            Some(std::net::SocketAddr::new(ip, port))
+        });
         {
             let mut state = self.shared.lock();
+            let session = state.stats.identifies;
+            if let (Some(address), Some(opener)) = (address, ServerCipher::new(&mode, &key)) {
+                state.keys.retain(|(a, _, _)| *a != address);
+                state.keys.push((address, session, opener));
+                if state.keys.len() > 16 {
+                    state.keys.remove(0);
+                }
+            }
             state.cipher = Some(cipher);
             state.stats.mode = Some(mode.clone());
         }
