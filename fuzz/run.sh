@@ -14,7 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
 sanitizer="${SANITIZER:-address}"
-targets=(event_parser gateway_text zlib_stream zstd_stream rest_error cache_sequence)
+targets=(event_parser gateway_text zlib_stream zstd_stream rest_error cache_sequence voice_packet)
 
 command -v cargo-fuzz >/dev/null || { echo "cargo install cargo-fuzz" >&2; exit 2; }
 # Build once, then run the binaries: every target fuzzes the same snapshot of the sources.

@@ -128,8 +128,30 @@ fn user_id(value: Option<&Value>) -> Option<Id<UserMarker>> {
     Id::new_checked(id)
 }
 
+/// The DAVE version a message upgrades a session without DAVE to: the external sender package
+/// (op 25) or a new group (op 24 with epoch 1) while no DAVE session exists. The session then
+/// starts, and the message is handled by it.
+fn dave_upgrade(msg: &GatewayMsg) -> Option<u16> {
+    match (msg.op, &msg.binary) {
+        (25, Some(_)) => Some(crate::dave::MAX_VERSION),
+        (24, None) if msg.d.get("epoch").and_then(Value::as_u64) == Some(1) => msg
+            .d
+            .get("protocol_version")
+            .and_then(Value::as_u64)
+            .and_then(|v| u16::try_from(v).ok())
+            .filter(|&v| v >= 1),
+        _ => None,
+    }
+}
+
 /// Handles a message of the session (not HELLO, not an ACK); returns DAVE's answers to send.
 fn handle(shared: &DriverShared, msg: GatewayMsg) -> Vec<DaveOut> {
+    if shared.dave().is_none()
+        && let Some(version) = dave_upgrade(&msg)
+    {
+        tracing::info!(version, "DAVE starts on a session that began without it");
+        shared.start_dave(version);
+    }
     if let Some(payload) = &msg.binary {
         return shared
             .dave()

@@ -31,6 +31,8 @@ mod decode;
 mod driver;
 mod error;
 mod ffmpeg;
+#[doc(hidden)]
+pub mod fuzz;
 mod gateway;
 mod input;
 pub mod local;

@@ -292,3 +292,31 @@ async fn invalid_commit_or_welcome_is_reported_and_the_group_joined_again() {
     assert_eq!(stats.dave_key_packages, 3, "a new key package after each");
     assert_eq!((stats.e2ee_frames, stats.rejected), (10, 0), "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_session_that_began_without_dave_is_upgraded() {
+    // The server offers no DAVE at the start (dave_protocol_version 0): frames pass through.
+    let server = LocalVoiceServer::start(LocalVoiceConfig::default())
+        .await
+        .unwrap();
+    let connection = VoiceConnection::connect(info(&server)).await.unwrap();
+    let mut events = connection.events();
+    assert!(!connection.is_e2ee());
+    assert_eq!(play_frames(&server, &connection, 5).await, plain(5));
+    assert_eq!(server.stats().e2ee_frames, 0);
+
+    // The call upgrades: the external sender package arrives; the client starts a DAVE session,
+    // sends its key package, commits the simulated member's proposal and executes the transition.
+    assert!(server.dave_upgrade());
+    assert_eq!(transitioned(&mut events).await, 1);
+    assert!(connection.is_e2ee());
+    assert_eq!(play_frames(&server, &connection, 5).await, plain(5));
+    let stats = server.stats();
+    assert_eq!(
+        (stats.e2ee_frames, stats.rejected, stats.dave_key_packages),
+        (5, 0, 1),
+        "{stats:?}"
+    );
+    // Once upgraded, there is nothing to upgrade.
+    assert!(!server.dave_upgrade());
+}

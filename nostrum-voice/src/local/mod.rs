@@ -169,6 +169,9 @@ struct State {
     live: Option<(u64, mpsc::UnboundedSender<ConnCmd>)>,
     #[cfg(feature = "dave")]
     dave: Option<dave::ServerDave>,
+    /// The user of the session, when its IDENTIFY offered DAVE (for an upgrade later).
+    #[cfg(feature = "dave")]
+    dave_user: Option<u64>,
 }
 
 struct Shared {
@@ -405,6 +408,33 @@ impl LocalVoiceServer {
             self.shared.notify();
         }
         executed.is_some()
+    }
+
+    /// Upgrades a session that began without DAVE (protocol version 0): the server starts an MLS
+    /// group with a simulated second member and sends the external sender package (op 25); the
+    /// client answers with a key package and the group is joined as at the start of a DAVE
+    /// session (proposals, commit, welcome, transition). Returns false when the session already
+    /// has DAVE or the client did not offer it in IDENTIFY.
+    #[cfg(feature = "dave")]
+    pub fn dave_upgrade(&self) -> bool {
+        let external_sender = {
+            let mut state = self.shared.lock();
+            if state.dave.is_some() {
+                return false;
+            }
+            let Some(user) = state.dave_user else {
+                return false;
+            };
+            state.dave = dave::ServerDave::new(user, self.shared.config.channel_id);
+            state.dave.as_ref().map(dave::ServerDave::external_sender)
+        };
+        match external_sender {
+            Some(package) => {
+                self.shared.push_binary(25, &package);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sends DAVE PREPARE EPOCH (op 24) with `protocol_version` and `epoch`; epoch 1 announces a

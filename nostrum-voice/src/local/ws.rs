@@ -249,7 +249,9 @@ impl Conn {
             let dave = (self.shared.config.dave && offers >= 1)
                 .then(|| super::dave::ServerDave::new(user, self.shared.config.channel_id))
                 .flatten();
-            self.shared.lock().dave = dave;
+            let mut state = self.shared.lock();
+            state.dave = dave;
+            state.dave_user = (offers >= 1).then_some(user);
         }
         {
             let mut state = self.shared.lock();
