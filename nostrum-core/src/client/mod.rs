@@ -486,6 +486,31 @@ async fn handle_dispatch(
     }
 }
 
+/// Makes the shard skip, without reading their payload, the dispatches `handle_dispatch` would
+/// skip: those no consumer or subscription (read live from the group's snapshot, so joining and
+/// leaving at run time is followed), cache or sink wants. GUILD_MEMBERS_CHUNK (members requests),
+/// READY and GUILD_CREATE (startup progress, member requests) and RESUMED always pass, and so
+/// do names without an [`EventKind`] (they become `Event::Unknown`, which a consumer may take).
+fn set_wanted(shard: &mut Shard, runtime: &Arc<Runtime>, cache_wants: EventSet) {
+    let sink_wants = runtime
+        .sink
+        .as_deref()
+        .map_or(EventSet::EMPTY, |sink| sink.wants());
+    let always = EventSet::from_kinds(&[
+        EventKind::GuildMembersChunk,
+        EventKind::Ready,
+        EventKind::GuildCreate,
+        EventKind::Resumed,
+    ])
+    .union(cache_wants)
+    .union(sink_wants);
+    let runtime = Arc::clone(runtime);
+    shard.set_wanted(move |name| match EventKind::from_name(name) {
+        Some(kind) => always.contains(kind) || runtime.group.wants(kind),
+        None => true,
+    });
+}
+
 /// One shard's pipeline, in its own task: raw dispatch -> skip -> typed event -> consumers.
 pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     let id = shard.id();
@@ -497,6 +522,7 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     );
     let group = &runtime.group;
     let cache_wants = runtime.cache.wants();
+    set_wanted(&mut shard, &runtime, cache_wants);
     loop {
         let event = match shard.next_event().await {
             Ok(ShardEvent::Dispatch { seq, name, data }) => {

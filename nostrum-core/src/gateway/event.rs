@@ -12,7 +12,8 @@ use super::protocol::DispatchSpan;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ShardEvent<'a> {
-    /// An op 0 dispatch (READY and RESUMED included). `data` borrows the shard's frame buffer:
+    /// An op 0 dispatch (READY and RESUMED included; not those refused by
+    /// [`Shard::set_wanted`](super::Shard::set_wanted)). `data` borrows the shard's frame buffer:
     /// parse or copy it before calling `next_event` again. `data` is `null` when Discord sent
     /// none.
     Dispatch {

@@ -27,26 +27,176 @@ pub(crate) mod op {
     pub(crate) const HEARTBEAT_ACK: u8 = 11;
 }
 
-/// One gateway message, `d` left as raw JSON borrowed from the frame.
-#[derive(Debug, Deserialize)]
+/// One gateway message, `d` left as raw JSON borrowed from the frame. Keys other than these
+/// four are ignored; `d`, `s` and `t` may be missing or null.
+#[derive(Debug)]
 pub(crate) struct Envelope<'a> {
     /// Opcode.
     pub(crate) op: u8,
     /// Payload.
-    #[serde(borrow, default)]
     pub(crate) d: Option<&'a RawValue>,
     /// Sequence, for dispatches.
-    #[serde(default)]
     pub(crate) s: Option<u64>,
     /// Event name, for dispatches.
-    #[serde(borrow, default)]
     pub(crate) t: Option<&'a str>,
 }
 
 impl<'a> Envelope<'a> {
-    /// Parses a message; `Err` for malformed JSON (the caller logs and skips it).
+    /// Parses a whole message; `Err` for malformed JSON.
+    #[cfg(test)]
     pub(crate) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        match Self::parse_filtered(text, &|_| true)? {
+            Filtered::Full(envelope) => Ok(envelope),
+            Filtered::Skipped(_) => unreachable!("everything is wanted"),
+        }
+    }
+
+    /// Parses a message like [`parse`](Self::parse), but stops at `d` without walking it when
+    /// the keys before it show an unwanted dispatch: `t` and `s` known, `op` 0 or not yet known,
+    /// and `wanted(t)` false (READY and RESUMED are always wanted). Then returns
+    /// `Ok(Filtered::Skipped(seq))` and nothing after `d` is read. When `d` comes before `t` or
+    /// `s`, the whole message is parsed as usual (and the caller filters afterwards).
+    pub(crate) fn parse_filtered(
+        text: &'a str,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Filtered<'a>, serde_json::Error> {
+        let skipped = std::cell::Cell::new(None);
+        let seed = FilterSeed {
+            wanted,
+            skipped: &skipped,
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+            Ok(envelope) => {
+                de.end()?;
+                Ok(Filtered::Full(envelope))
+            }
+            Err(error) => match skipped.get() {
+                // The sentinel error: stopped at `d` on purpose.
+                Some(seq) => Ok(Filtered::Skipped(seq)),
+                None => Err(error),
+            },
+        }
+    }
+}
+
+/// What [`Envelope::parse_filtered`] found.
+#[derive(Debug)]
+pub(crate) enum Filtered<'a> {
+    /// The whole message, parsed.
+    Full(Envelope<'a>),
+    /// An unwanted dispatch with this sequence; its `d` was not read.
+    Skipped(u64),
+}
+
+/// Whether a dispatch named `name` must be parsed: the shard itself reads READY and RESUMED.
+pub(crate) fn must_parse(name: &str, wanted: &dyn Fn(&str) -> bool) -> bool {
+    matches!(name, "READY" | "RESUMED") || wanted(name)
+}
+
+/// The envelope's keys.
+enum Key {
+    Op,
+    D,
+    S,
+    T,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "op" => Key::Op,
+                    "d" => Key::D,
+                    "s" => Key::S,
+                    "t" => Key::T,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads the envelope's keys in order, stopping at an unwanted dispatch's `d`.
+struct FilterSeed<'f> {
+    wanted: &'f dyn Fn(&str) -> bool,
+    /// Set to the sequence when the parse stopped on purpose (the error is then a sentinel).
+    skipped: &'f std::cell::Cell<Option<u64>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FilterSeed<'_> {
+    type Value = Envelope<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FilterSeed<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a gateway message")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let (mut op, mut d, mut s, mut t) = (None, None, None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Op => {
+                    if op.is_some() {
+                        return Err(A::Error::duplicate_field("op"));
+                    }
+                    op = Some(map.next_value::<u8>()?);
+                }
+                Key::S => {
+                    if s.is_some() {
+                        return Err(A::Error::duplicate_field("s"));
+                    }
+                    s = Some(map.next_value::<Option<u64>>()?);
+                }
+                Key::T => {
+                    if t.is_some() {
+                        return Err(A::Error::duplicate_field("t"));
+                    }
+                    t = Some(map.next_value::<Option<&'de str>>()?);
+                }
+                Key::D => {
+                    if d.is_some() {
+                        return Err(A::Error::duplicate_field("d"));
+                    }
+                    if let (None | Some(op::DISPATCH), Some(Some(seq)), Some(Some(name))) =
+                        (op, s, t)
+                        && !must_parse(name, self.wanted)
+                    {
+                        self.skipped.set(Some(seq));
+                        return Err(A::Error::custom("unwanted dispatch, d skipped"));
+                    }
+                    d = Some(map.next_value::<Option<&'de RawValue>>()?);
+                }
+                Key::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Envelope {
+            op: op.ok_or_else(|| A::Error::missing_field("op"))?,
+            d: d.flatten(),
+            s: s.flatten(),
+            t: t.flatten(),
+        })
     }
 }
 
@@ -64,7 +214,7 @@ pub(crate) struct DispatchSpan {
 
 /// The `&RawValue` of JSON text that was already validated, without walking it again.
 ///
-/// `json` must be the bytes of a `&RawValue` that [`Envelope::parse`] produced from the same,
+/// `json` must be the bytes of a `&RawValue` that [`Envelope::parse_filtered`] produced from the same,
 /// unchanged frame (the shard keeps only its byte range across its own bookkeeping, then borrows
 /// the frame again to yield it). serde_json has no public unchecked constructor, so this feeds
 /// `&RawValue`'s own `Deserialize` impl the one-entry map it recognises (the key is serde_json's
@@ -183,6 +333,11 @@ pub(crate) enum Parsed {
         /// The event is RESUMED.
         resumed: bool,
     },
+    /// Op 0 that nobody wants: only its sequence counts.
+    Skipped {
+        /// Sequence.
+        seq: u64,
+    },
     /// Op 1 from the server: heartbeat now.
     HeartbeatRequest,
     /// Op 7.
@@ -210,9 +365,17 @@ pub(crate) enum Parsed {
 
 impl Parsed {
     /// Classifies one decompressed message.
+    #[cfg(test)]
     pub(crate) fn from_text(text: &str) -> Self {
-        let envelope = match Envelope::parse(text) {
-            Ok(envelope) => envelope,
+        Self::from_text_filtered(text, &|_| true)
+    }
+
+    /// Classifies one decompressed message; a dispatch that `wanted` refuses (READY and RESUMED
+    /// never are) is [`Skipped`](Self::Skipped), its `d` not walked when `t` and `s` come before it.
+    pub(crate) fn from_text_filtered(text: &str, wanted: &dyn Fn(&str) -> bool) -> Self {
+        let envelope = match Envelope::parse_filtered(text, wanted) {
+            Ok(Filtered::Full(envelope)) => envelope,
+            Ok(Filtered::Skipped(seq)) => return Self::Skipped { seq },
             Err(error) => return Self::Malformed(error.to_string()),
         };
         match envelope.op {
@@ -220,6 +383,10 @@ impl Parsed {
                 let (Some(seq), Some(name)) = (envelope.s, envelope.t) else {
                     return Self::Malformed("dispatch without s or t".into());
                 };
+                if !must_parse(name, wanted) {
+                    // `d` came before `t` or `s`: walked all the same, but not yielded.
+                    return Self::Skipped { seq };
+                }
                 let ready = match (name, envelope.d) {
                     ("READY", Some(d)) => match serde_json::from_str::<Ready>(d.get()) {
                         Ok(ready) => Some((ready.session_id, ready.resume_gateway_url)),
@@ -319,6 +486,78 @@ mod tests {
         ] {
             assert!(Envelope::parse(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn unwanted_dispatches_stop_before_d() {
+        use super::Filtered;
+        let wanted = |name: &str| name == "MESSAGE_CREATE";
+        // Discord's order: stops at `d`, which is never read (a malformed one goes unnoticed).
+        for text in [
+            r#"{"t":"TYPING_START","s":5,"op":0,"d":{"a":1}}"#,
+            r#"{"t":"TYPING_START","s":5,"op":0,"d":{]"#,
+            r#"{"t":"TYPING_START","s":5,"d":[1,2]}"#,
+        ] {
+            assert!(
+                matches!(
+                    Envelope::parse_filtered(text, &wanted),
+                    Ok(Filtered::Skipped(5))
+                ),
+                "{text}"
+            );
+            assert_eq!(
+                Parsed::from_text_filtered(text, &wanted),
+                Parsed::Skipped { seq: 5 }
+            );
+        }
+        // Wanted ones, READY and RESUMED, and other opcodes are parsed in full.
+        for text in [
+            r#"{"t":"MESSAGE_CREATE","s":5,"op":0,"d":{"a":1}}"#,
+            r#"{"t":"READY","s":5,"op":0,"d":{"session_id":"a","resume_gateway_url":"b"}}"#,
+            r#"{"t":"RESUMED","s":5,"op":0,"d":null}"#,
+            r#"{"t":"TYPING_START","s":5,"op":1,"d":{"a":1}}"#,
+        ] {
+            let Ok(Filtered::Full(envelope)) = Envelope::parse_filtered(text, &wanted) else {
+                panic!("{text}");
+            };
+            assert!(envelope.d.is_some() || text.contains("RESUMED"), "{text}");
+        }
+        // `d` before `t` or `s`: the full parse, then skipped all the same.
+        for text in [
+            r#"{"d":{"a":1},"op":0,"s":5,"t":"TYPING_START"}"#,
+            r#"{"t":"TYPING_START","d":{"a":1},"op":0,"s":5}"#,
+        ] {
+            assert!(matches!(
+                Envelope::parse_filtered(text, &wanted),
+                Ok(Filtered::Full(_))
+            ));
+            assert_eq!(
+                Parsed::from_text_filtered(text, &wanted),
+                Parsed::Skipped { seq: 5 }
+            );
+        }
+        // Malformed JSON is an error as before, wherever the filter cannot stop first.
+        for text in [
+            r#"{"d":{]},"op":0,"s":5,"t":"TYPING_START"}"#,
+            r#"{"t":"MESSAGE_CREATE","s":5,"op":0,"d":{]}"#,
+            r#"{"t":"TYPING_START","s":"x","op":0,"d":{}}"#,
+            r#"{"t":"TYPING_START","s":5,"op":0,"d":{}} trailing"#,
+        ] {
+            let result = Envelope::parse_filtered(text, &|_| true);
+            assert!(result.is_err(), "{text}");
+            assert!(
+                matches!(
+                    Parsed::from_text_filtered(text, &|_| true),
+                    Parsed::Malformed(_)
+                ),
+                "{text}"
+            );
+        }
+        // A missing `s` or a null `t` never skips.
+        assert!(matches!(
+            Parsed::from_text_filtered(r#"{"t":"TYPING_START","op":0,"d":{}}"#, &wanted),
+            Parsed::Malformed(_)
+        ));
     }
 
     #[test]

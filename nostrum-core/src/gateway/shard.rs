@@ -90,7 +90,18 @@ pub struct Shard {
     fatal: Option<GatewayErrorKind>,
     /// The sequence at the last message over the size bound, to skip it if it comes again.
     oversize_at: Option<Option<u64>>,
+    /// Which dispatches to yield; `None`: all of them.
+    wanted: Option<Wanted>,
     span: tracing::Span,
+}
+
+/// The filter of [`Shard::set_wanted`].
+struct Wanted(Box<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wanted(..)")
+    }
 }
 
 impl Shard {
@@ -112,6 +123,7 @@ impl Shard {
             attempts: 0,
             fatal: None,
             oversize_at: None,
+            wanted: None,
             span: tracing::info_span!("shard", shard = %id),
         }
     }
@@ -124,6 +136,23 @@ impl Shard {
         let shard = Self::new(id, config);
         shard.state.restore_session(session);
         shard
+    }
+
+    /// Yields only the dispatches whose name `wanted` accepts (default: all of them).
+    ///
+    /// The shard calls `wanted` with each dispatch's name (`t`), on its own task, before it reads
+    /// the payload: keep it cheap (it may read shared state, so the set it answers for can change
+    /// at any time). A refused dispatch still counts for the session (its sequence is recorded
+    /// for heartbeats and RESUME) but is not yielded, and when Discord sends `t` and `s` before
+    /// `d` (as it does), its `d` is not even read, so a malformed `d` goes unnoticed. `READY` and
+    /// `RESUMED` are always yielded: the shard needs them itself.
+    pub fn set_wanted(&mut self, wanted: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.wanted = Some(Wanted(Box::new(wanted)));
+    }
+
+    /// Yields every dispatch again (undoes [`set_wanted`](Self::set_wanted)).
+    pub fn want_all(&mut self) {
+        self.wanted = None;
     }
 
     /// This shard's id.
@@ -421,7 +450,15 @@ impl Shard {
 
     /// Acts on the message in the frame.
     async fn on_frame(&mut self) -> Option<Step> {
-        match Parsed::from_text(self.frame.as_str()) {
+        let parsed = match &self.wanted {
+            Some(Wanted(wanted)) => Parsed::from_text_filtered(self.frame.as_str(), wanted),
+            None => Parsed::from_text_filtered(self.frame.as_str(), &|_| true),
+        };
+        match parsed {
+            Parsed::Skipped { seq } => {
+                self.state.observe_sequence(seq);
+                None
+            }
             Parsed::Dispatch {
                 span,
                 ready,

@@ -224,7 +224,10 @@ struct Driven {
 
 impl Driven {
     fn start(config: GatewayConfig) -> Self {
-        let mut shard = Shard::new(ShardId::new(0, 1), Arc::new(config));
+        Self::run(Shard::new(ShardId::new(0, 1), Arc::new(config)))
+    }
+
+    fn run(mut shard: Shard) -> Self {
         let (sender, state) = (shard.sender(), shard.state());
         let (tx, events) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -578,4 +581,60 @@ async fn unreachable_gateway_retries_until_closed() {
     ));
     shard.sender.close().unwrap();
     assert_eq!(shard.next().await, Ev::Error(GatewayErrorKind::Closed));
+}
+
+#[tokio::test]
+async fn unwanted_dispatches_are_counted_but_not_yielded() {
+    let mut server = Server::start(Compression::None).await;
+    let mut shard = Shard::new(
+        ShardId::new(0, 1),
+        Arc::new(config(&server.url, Compression::None)),
+    );
+    // READY is refused too, but the shard always needs (and yields) it.
+    shard.set_wanted(|name| name == "MESSAGE_CREATE");
+    let mut shard = Driven::run(shard);
+    let mut conn = server.accept().await;
+    conn.handshake("s1", &server.url).await;
+    // Discord's key order (t, s, op, d): `d` is never read, so a malformed one does no harm.
+    conn.send_text(r#"{"t":"TYPING_START","s":2,"op":0,"d":{"broken":]}"#)
+        .await;
+    conn.send_text(r#"{"t":"TYPING_START","s":3,"op":0,"d":{"ok":true}}"#)
+        .await;
+    conn.send_text(r#"{"t":"MESSAGE_CREATE","s":4,"op":0,"d":{"content":"hi"}}"#)
+        .await;
+    // `d` first: parsed in full as before, and still not yielded.
+    conn.send_text(r#"{"d":{"ok":true},"op":0,"s":5,"t":"TYPING_START"}"#)
+        .await;
+    conn.send_text(r#"{"d":{"content":"yo"},"op":0,"s":6,"t":"MESSAGE_CREATE"}"#)
+        .await;
+    conn.send_text(r#"{"t":"PRESENCE_UPDATE","s":7,"op":0,"d":{}}"#)
+        .await;
+    conn.send(json!({"op": 1, "d": null})).await;
+
+    assert_eq!(shard.next().await, Ev::Connected);
+    assert_eq!(shard.next_name().await, "READY");
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(4, "MESSAGE_CREATE".into(), json!({"content": "hi"}))
+    );
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(6, "MESSAGE_CREATE".into(), json!({"content": "yo"}))
+    );
+    // The skipped dispatches' sequences count: the heartbeat (and a RESUME) carries 7.
+    loop {
+        let heartbeat = conn.expect_op(1).await;
+        if heartbeat["d"] == 7 {
+            break;
+        }
+    }
+    assert_eq!(shard.state.sequence(), Some(7));
+    assert_eq!(shard.state.status(), ShardStatus::Connected);
+    // The connection is intact: a wanted dispatch still arrives.
+    conn.send_text(r#"{"t":"MESSAGE_CREATE","s":8,"op":0,"d":{}}"#)
+        .await;
+    assert_eq!(
+        shard.next().await,
+        Ev::Dispatch(8, "MESSAGE_CREATE".into(), json!({}))
+    );
 }
