@@ -83,6 +83,18 @@ fn typing(n: u64) -> Box<RawValue> {
     .unwrap()
 }
 
+/// A throwaway redis-server, a client of it and a publisher of `kind`; `None` (skip) without
+/// redis-server outside CI.
+async fn start(kind: EventKind) -> Option<(RedisServer, redis::Client, RedisPublisher)> {
+    let server = RedisServer::start_or_skip("stream test")?;
+    let redis = redis::Client::open(server.url()).unwrap();
+    let events = EventSet::EMPTY.with(kind);
+    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
+        .await
+        .unwrap();
+    Some((server, redis, publisher))
+}
+
 fn http() -> Http {
     Http::new("unused-token")
 }
@@ -100,14 +112,9 @@ async fn wait_until(mut done: impl FnMut() -> bool, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_events_are_claimed_and_none_is_lost() {
-    let Some(server) = RedisServer::start_or_skip("stream test") else {
+    let Some((_server, redis, publisher)) = start(EventKind::TypingStart).await else {
         return;
     };
-    let redis = redis::Client::open(server.url()).unwrap();
-    let events = EventSet::EMPTY.with(EventKind::TypingStart);
-    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
-        .await
-        .unwrap();
     let seen = Seen::default();
 
     let mut config = WorkerConfig::new("doomed", 2);
@@ -237,14 +244,9 @@ async fn wait_until_async(conn: &mut redis::aio::MultiplexedConnection, limit: D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_sides_old_value_reaches_the_worker() {
-    let Some(server) = RedisServer::start_or_skip("stream test") else {
+    let Some((_server, redis, publisher)) = start(EventKind::GuildMemberUpdate).await else {
         return;
     };
-    let redis = redis::Client::open(server.url()).unwrap();
-    let events = EventSet::EMPTY.with(EventKind::GuildMemberUpdate);
-    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
-        .await
-        .unwrap();
     let raw = RawValue::from_string(
         json!({
             "guild_id": "200", "roles": [], "nick": "new nick", "joined_at": "2024-01-01T00:00:00.000000+00:00",
@@ -299,14 +301,9 @@ async fn the_gateway_sides_old_value_reaches_the_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_handles_each_shard_stream_in_order() {
-    let Some(server) = RedisServer::start_or_skip("stream test") else {
+    let Some((_server, redis, publisher)) = start(EventKind::TypingStart).await else {
         return;
     };
-    let redis = redis::Client::open(server.url()).unwrap();
-    let events = EventSet::EMPTY.with(EventKind::TypingStart);
-    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
-        .await
-        .unwrap();
     let seen = Seen::default();
     let worker = Worker::new(redis, WorkerConfig::new("w", 3), http()).consumer(Counter {
         name: "w",
@@ -340,14 +337,9 @@ async fn a_worker_handles_each_shard_stream_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_worker_first_handles_what_it_had_read() {
-    let Some(server) = RedisServer::start_or_skip("stream test") else {
+    let Some((_server, redis, publisher)) = start(EventKind::TypingStart).await else {
         return;
     };
-    let redis = redis::Client::open(server.url()).unwrap();
-    let events = EventSet::EMPTY.with(EventKind::TypingStart);
-    let publisher = RedisPublisher::new(redis.clone(), PublisherConfig::new(events))
-        .await
-        .unwrap();
     const TOTAL: u64 = 2_000;
     for n in 0..TOTAL {
         publisher.send(ShardId::new(0, 1), n + 1, "TYPING_START", &typing(n), None);
