@@ -30,7 +30,8 @@ impl Rng {
     }
 }
 
-const WORDS: &[&str] = &[
+/// The words of generated message contents (shared with the peers' corpus).
+pub const WORDS: &[&str] = &[
     "hey",
     "anyone",
     "know",

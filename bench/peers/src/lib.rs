@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use nostrum_bench::{Rng, dispatch_frame};
+use nostrum_bench::{Rng, WORDS, dispatch_frame};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -21,60 +21,6 @@ const ROLE_BASE: u64 = 1_400_000_000_000_000_000;
 const MESSAGE_BASE: u64 = 1_500_000_000_000_000_000;
 const EMOJI_BASE: u64 = 1_600_000_000_000_000_000;
 
-const WORDS: &[&str] = &[
-    "hey",
-    "anyone",
-    "know",
-    "how",
-    "to",
-    "fix",
-    "the",
-    "build",
-    "it",
-    "fails",
-    "on",
-    "my",
-    "machine",
-    "lol",
-    "yeah",
-    "same",
-    "here",
-    "just",
-    "pushed",
-    "a",
-    "patch",
-    "can",
-    "you",
-    "review",
-    "later",
-    "thanks",
-    "ok",
-    "ping",
-    "pong",
-    "deploy",
-    "is",
-    "green",
-    "now",
-    "who",
-    "broke",
-    "main",
-    "again",
-    "coffee",
-    "time",
-    "brb",
-    "nice",
-    "screenshot",
-    "works",
-    "for",
-    "me",
-    "weird",
-    "try",
-    "restarting",
-    "game",
-    "tonight",
-    "?",
-    "!",
-];
 const GAMES: &[&str] = &[
     "Minecraft",
     "Valorant",
