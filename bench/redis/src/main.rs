@@ -155,9 +155,7 @@ async fn main() {
         }
     }
     let base = median(&mut results[0].clone());
-    println!(
-        "\n{events} TYPING_START over {SHARDS} shards, median of {runs} interleaved runs\n"
-    );
+    println!("\n{events} TYPING_START over {SHARDS} shards, median of {runs} interleaved runs\n");
     println!("| path | events/s | vs in-process |");
     println!("|---|---:|---:|");
     for (i, mode) in modes.iter().enumerate() {
