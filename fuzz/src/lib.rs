@@ -17,10 +17,7 @@ use nostrum_core::gateway::{
 };
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
-use tokio_tungstenite::tungstenite::{
-    Bytes, Message,
-    protocol::{CloseFrame, frame::coding::CloseCode},
-};
+use tokio_websockets::{CloseCode, Message, ServerBuilder};
 use twilight_model::gateway::Intents;
 use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
 
@@ -141,11 +138,11 @@ pub fn frames(compression: Compression, data: &[u8]) -> Vec<Message> {
         for piece in pieces {
             if flags & 4 == 4 {
                 match String::from_utf8(piece) {
-                    Ok(text) => out.push(Message::Text(text.into())),
-                    Err(err) => out.push(Message::Binary(Bytes::from(err.into_bytes()))),
+                    Ok(text) => out.push(Message::text(text)),
+                    Err(err) => out.push(Message::binary(err.into_bytes())),
                 }
             } else {
-                out.push(Message::Binary(Bytes::from(piece)));
+                out.push(Message::binary(piece));
             }
         }
     }
@@ -225,7 +222,7 @@ impl FakeGateway {
 
 /// The server side of one connection: the frames, then a 4004 close.
 async fn serve(stream: tokio::net::TcpStream, frames: Vec<Message>) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+    let Ok((_request, mut ws)) = ServerBuilder::new().accept(stream).await else {
         return;
     };
     for frame in frames {
@@ -233,11 +230,8 @@ async fn serve(stream: tokio::net::TcpStream, frames: Vec<Message>) {
             return;
         }
     }
-    let close = CloseFrame {
-        code: CloseCode::from(4004),
-        reason: "fuzz".into(),
-    };
-    if ws.send(Message::Close(Some(close))).await.is_err() {
+    let close = Message::close(CloseCode::try_from(4004).ok(), "fuzz");
+    if ws.send(close).await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), async {

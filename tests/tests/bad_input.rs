@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
-use tokio_tungstenite::tungstenite::{Bytes, Message as WsMessage};
+use tokio_websockets::{Message as WsMessage, ServerBuilder};
 
 async fn local(config: LocalConfig) -> LocalDiscord {
     LocalDiscord::start(config)
@@ -235,7 +235,7 @@ async fn frame_server() -> (String, mpsc::UnboundedSender<Vec<WsMessage>>) {
         while let Ok((stream, _)) = listener.accept().await {
             let frames = rx.recv().await.unwrap_or_default();
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                let Ok((_request, mut ws)) = ServerBuilder::new().accept(stream).await else {
                     return;
                 };
                 for frame in frames {
@@ -315,7 +315,7 @@ async fn next(events: &mut mpsc::UnboundedReceiver<Ev>) -> Ev {
 async fn malformed_frames_are_skipped_on_the_same_connection() {
     trace();
     let (url, frames) = frame_server().await;
-    let text = |s: &str| WsMessage::Text(s.to_owned().into());
+    let text = |s: &str| WsMessage::text(s.to_owned());
     frames
         .send(vec![
             text(r#"{"op":10,"d":{"heartbeat_interval":45000}}"#),
@@ -329,7 +329,7 @@ async fn malformed_frames_are_skipped_on_the_same_connection() {
             text(r#"{"op":42,"d":{}}"#),
             text(""),
             text("null"),
-            WsMessage::Binary(Bytes::from_static(b"\xff\xfe\x00 not utf-8")),
+            WsMessage::binary(b"\xff\xfe\x00 not utf-8".as_slice()),
             text(&format!("{}{}", "[".repeat(10_000), "]".repeat(10_000))),
             text(r#"{"op":0,"s":3,"t":"TYPING_START","d":{"marker":3}}"#),
         ])
@@ -353,9 +353,9 @@ async fn corrupt_compressed_frames_reconnect_and_resume() {
         let (url, frames) = frame_server().await;
         // The first connection: corrupt bytes only (no HELLO): the shard must not hang on them.
         frames
-            .send(vec![WsMessage::Binary(Bytes::from_static(
-                b"\x78\x9c garbage that is not deflate nor zstd \x00\x00\xff\xff",
-            ))])
+            .send(vec![WsMessage::binary(
+                b"\x78\x9c garbage that is not deflate nor zstd \x00\x00\xff\xff".as_slice(),
+            )])
             .unwrap();
         let mut events = drive(shard_config(&url, "t", compression));
         assert_eq!(
@@ -366,8 +366,8 @@ async fn corrupt_compressed_frames_reconnect_and_resume() {
         // The second: plain text frames still work when the transport is compressed.
         frames
             .send(vec![
-                WsMessage::Text(r#"{"op":10,"d":{"heartbeat_interval":45000}}"#.into()),
-                WsMessage::Text(r#"{"op":0,"s":1,"t":"TYPING_START","d":{}}"#.into()),
+                WsMessage::text(r#"{"op":10,"d":{"heartbeat_interval":45000}}"#),
+                WsMessage::text(r#"{"op":0,"s":1,"t":"TYPING_START","d":{}}"#),
             ])
             .unwrap();
         assert_eq!(next(&mut events).await, Ev::Connected, "{compression:?}");

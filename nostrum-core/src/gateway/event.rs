@@ -1,7 +1,7 @@
 //! What a shard yields (`ShardEvent`) and the owned forms it uses inside.
 
 use serde_json::value::RawValue;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_websockets::Message;
 
 use super::protocol::DispatchSpan;
 
@@ -67,8 +67,9 @@ pub(crate) enum Frame {
     /// None yet.
     #[default]
     Empty,
-    /// A text frame, as received.
-    Text(Utf8Bytes),
+    /// A text message, as received: tokio-websockets validated its UTF-8 while reading it, so
+    /// reading it as `str` is free and copies nothing.
+    Text(Message),
     /// A decompressed message.
     Owned(String),
 }
@@ -77,7 +78,8 @@ impl Frame {
     pub(crate) fn as_str(&self) -> &str {
         match self {
             Self::Empty => "",
-            Self::Text(text) => text.as_str(),
+            // Only text messages are stored here, so `as_text` is `Some`.
+            Self::Text(message) => message.as_text().unwrap_or(""),
             Self::Owned(text) => text,
         }
     }

@@ -7,10 +7,7 @@ use tokio::{
     sync::mpsc,
     time::{Duration, Instant, sleep, timeout},
 };
-use tokio_tungstenite::tungstenite::{
-    Bytes, Message, Utf8Bytes,
-    protocol::{CloseFrame, frame::coding::CloseCode},
-};
+use tokio_websockets::{CloseCode, Message, Payload};
 use tracing::Instrument;
 
 use super::compression::DecompressError;
@@ -33,6 +30,8 @@ const BASE_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Close code that keeps the session resumable (anything but 1000 and 1001).
 const CLOSE_RESUMABLE: u16 = 4000;
+/// Close code that ends the session.
+const CLOSE_NORMAL: u16 = 1000;
 /// Above this capacity the frame buffer is shrunk after use (one huge READY must not pin it).
 const KEEP_BUFFER: usize = 4 << 20;
 
@@ -43,7 +42,7 @@ enum Wake {
     Heartbeat,
     Identify,
     Command(Command),
-    Message(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    Message(Option<Result<Message, tokio_websockets::Error>>),
 }
 
 /// One gateway connection's whole life: connect, identify or resume, heartbeat, reconnect.
@@ -327,7 +326,7 @@ impl Shard {
             Wake::Message(Some(Ok(message))) => self.on_message(message).await,
             Wake::Message(Some(Err(error))) => {
                 tracing::warn!(%error, "gateway connection failed");
-                if matches!(error, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                if matches!(error, tokio_websockets::Error::PayloadTooLong { .. }) {
                     self.oversize();
                 }
                 Ok(Some(self.lost().await))
@@ -359,31 +358,36 @@ impl Shard {
             .await
     }
 
-    /// Handles one WebSocket message.
+    /// Handles one WebSocket message (tokio-websockets answers pings and close frames itself).
     async fn on_message(&mut self, message: Message) -> Result<Option<Step>, GatewayError> {
-        match message {
-            Message::Text(text) => {
-                self.frame = Frame::Text(text);
-                Ok(self.on_frame().await)
+        if message.is_text() {
+            self.frame = Frame::Text(message);
+            Ok(self.on_frame().await)
+        } else if message.is_binary() {
+            Ok(self.on_binary(message.into_payload()).await)
+        } else if let Some((code, reason)) = message.as_close() {
+            // A close frame without a body has no code (`as_close` says 1005 for it).
+            let code = (!message.as_payload().is_empty()).then(|| u16::from(code));
+            // tokio-websockets queued the answering close frame: send it before the socket is
+            // dropped, so the closing handshake completes.
+            if let Some(conn) = self.conn.as_mut() {
+                let _ = timeout(CLOSE_TIMEOUT, conn.ws.flush()).await;
             }
-            Message::Binary(bytes) => Ok(self.on_binary(bytes).await),
-            Message::Close(frame) => {
-                let code = frame.as_ref().map(|frame| u16::from(frame.code));
-                let reason = frame.as_ref().map_or("", |frame| frame.reason.as_str());
-                self.on_close(code, reason).await.map(Some)
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+            self.on_close(code, reason).await.map(Some)
+        } else {
+            Ok(None)
         }
     }
 
     /// Decompresses a binary message into the frame.
-    async fn on_binary(&mut self, bytes: Bytes) -> Option<Step> {
+    async fn on_binary(&mut self, bytes: Payload) -> Option<Step> {
         let conn = self.conn.as_mut()?;
         let Some(decompressor) = conn.decompressor.as_mut() else {
-            // No transport compression: binary frames carry JSON text.
-            return match Utf8Bytes::try_from(bytes) {
+            // No transport compression: binary frames carry JSON text (Discord sends text frames
+            // then; this copy is only for a gateway that does not).
+            return match std::str::from_utf8(&bytes) {
                 Ok(text) => {
-                    self.frame = Frame::Text(text);
+                    self.frame = Frame::Owned(text.to_owned());
                     self.on_frame().await
                 }
                 Err(_) => {
@@ -500,7 +504,7 @@ impl Shard {
                     return Some(self.reconnect(None, Some(CLOSE_RESUMABLE)).await);
                 }
                 self.state.clear_session();
-                let step = self.reconnect(None, Some(1000)).await;
+                let step = self.reconnect(None, Some(CLOSE_NORMAL)).await;
                 self.next_delay = self.config.invalid_session_wait();
                 tracing::warn!(retry_in = ?self.next_delay, "session invalidated, identifying anew");
                 Some(step)
@@ -586,11 +590,7 @@ impl Shard {
         if let Some(mut conn) = self.conn.take()
             && let Some(close) = close
         {
-            let frame = CloseFrame {
-                code: CloseCode::from(close),
-                reason: Utf8Bytes::from_static(""),
-            };
-            let _ = timeout(CLOSE_TIMEOUT, conn.ws.close(Some(frame))).await;
+            send_close(&mut conn, close).await;
         }
         self.state.set_status(ShardStatus::Disconnected);
         self.next_delay = self.backoff();
@@ -603,7 +603,7 @@ impl Shard {
     /// Sends a text message; on failure drops the connection and returns the disconnect.
     async fn send_or_drop(&mut self, text: String) -> Option<Step> {
         let conn = self.conn.as_mut()?;
-        match timeout(SEND_TIMEOUT, conn.ws.send(Message::Text(text.into()))).await {
+        match timeout(SEND_TIMEOUT, conn.ws.send(Message::text(text))).await {
             Ok(Ok(())) => None,
             Ok(Err(error)) => {
                 tracing::warn!(%error, "sending to the gateway failed");
@@ -622,19 +622,23 @@ impl Shard {
         let keep = self.state.keeps_session();
         if let Some(mut conn) = self.conn.take() {
             tracing::info!(keep_session = keep, "closing");
-            let frame = CloseFrame {
-                code: if keep {
-                    CloseCode::from(CLOSE_RESUMABLE)
-                } else {
-                    CloseCode::Normal
-                },
-                reason: Utf8Bytes::from_static(""),
-            };
-            let _ = timeout(CLOSE_TIMEOUT, conn.ws.close(Some(frame))).await;
+            let code = if keep { CLOSE_RESUMABLE } else { CLOSE_NORMAL };
+            send_close(&mut conn, code).await;
         }
         if !keep {
             self.state.clear_session();
         }
         self.state.set_status(ShardStatus::Stopped);
     }
+}
+
+/// Sends a close frame with `code` (no reason) and flushes it, within [`CLOSE_TIMEOUT`]; the caller
+/// then drops the socket without waiting for the peer's answer, as tungstenite's `close` did.
+async fn send_close(conn: &mut Connection, code: u16) {
+    // `Message::close` panics on the codes that cannot be sent (1005, 1006, ...): none is asked for,
+    // and such a code would be sent without a code rather than panic.
+    let code = CloseCode::try_from(code)
+        .ok()
+        .filter(|code| !code.is_reserved());
+    let _ = timeout(CLOSE_TIMEOUT, conn.ws.send(Message::close(code, ""))).await;
 }

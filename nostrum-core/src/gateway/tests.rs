@@ -7,17 +7,10 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{mpsc, oneshot},
+    sync::mpsc,
     time::timeout,
 };
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{
-        Message,
-        handshake::server::{Request, Response},
-        protocol::{CloseFrame, frame::coding::CloseCode},
-    },
-};
+use tokio_websockets::{CloseCode, Message, ServerBuilder, WebSocketStream};
 use twilight_model::gateway::Intents;
 use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
 
@@ -45,24 +38,18 @@ struct Conn {
 }
 
 impl Server {
-    #[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
     async fn start(compression: Compression) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
         let (tx, connections) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (uri_tx, uri_rx) = oneshot::channel();
-                let callback = |request: &Request, response: Response| {
-                    let _ = uri_tx.send(request.uri().to_string());
-                    Ok(response)
-                };
-                let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+                let Ok((request, ws)) = ServerBuilder::new().accept(stream).await else {
                     continue;
                 };
                 let conn = Conn {
                     ws,
-                    uri: uri_rx.await.unwrap_or_default(),
+                    uri: request.uri().to_string(),
                     zlib: Compress::new(flate2::Compression::default(), true),
                     zstd: Encoder::new(3).unwrap(),
                     compression,
@@ -113,7 +100,7 @@ impl Conn {
                         break;
                     }
                 }
-                Message::Binary(out.into())
+                Message::binary(out)
             }
             Compression::ZstdStream => {
                 let mut out = Vec::with_capacity(text.len() + 64);
@@ -137,9 +124,9 @@ impl Conn {
                         break;
                     }
                 }
-                Message::Binary(out.into())
+                Message::binary(out)
             }
-            _ => Message::Text(text.into()),
+            _ => Message::text(text.to_owned()),
         };
         self.ws.send(message).await.unwrap();
     }
@@ -171,14 +158,16 @@ impl Conn {
         loop {
             let message = timeout(WAIT, self.ws.next()).await.expect("client silent");
             match message {
-                Some(Ok(Message::Text(text))) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
+                Some(Ok(message)) if message.is_text() => {
+                    let value: Value = serde_json::from_str(message.as_text().unwrap()).unwrap();
                     if value["op"] == op {
                         return value;
                     }
                     assert_eq!(value["op"], 1, "unexpected message {value}");
                 }
-                Some(Ok(Message::Close(frame))) => panic!("client closed: {frame:?}"),
+                Some(Ok(message)) if message.is_close() => {
+                    panic!("client closed: {:?}", message.as_close())
+                }
                 Some(Ok(_)) => {}
                 other => panic!("connection ended: {other:?}"),
             }
@@ -189,7 +178,12 @@ impl Conn {
     async fn expect_close(&mut self) -> Option<u16> {
         loop {
             match timeout(WAIT, self.ws.next()).await.expect("client silent") {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(message)) if message.is_close() => {
+                    if message.as_payload().is_empty() {
+                        return None;
+                    }
+                    return message.as_close().map(|(code, _)| u16::from(code));
+                }
                 Some(Ok(_)) => {}
                 _ => return None,
             }
@@ -197,11 +191,8 @@ impl Conn {
     }
 
     async fn close(&mut self, code: u16) {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: "test".into(),
-        };
-        let _ = self.ws.send(Message::Close(Some(frame))).await;
+        let code = CloseCode::try_from(code).unwrap();
+        let _ = self.ws.send(Message::close(Some(code), "test")).await;
     }
 }
 

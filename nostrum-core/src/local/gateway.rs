@@ -11,10 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_websockets::{CloseCode, Message, ServerBuilder, WebSocketStream};
 
 use super::compress::{Compressor, Transport};
 use super::script::{self, KNOWN_INTENTS, PRIVILEGED_INTENTS};
@@ -81,19 +78,14 @@ struct Conn {
 }
 
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
-    let mut query: Option<String> = None;
-    #[allow(clippy::result_large_err)] // The signature tungstenite requires.
-    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        query = req.uri().query().map(str::to_owned);
-        Ok(resp)
-    };
-    let ws = match tokio_tungstenite::accept_hdr_async(stream, callback).await {
-        Ok(ws) => ws,
+    let (request, ws) = match ServerBuilder::new().accept(stream).await {
+        Ok(accepted) => accepted,
         Err(error) => {
             tracing::debug!(%error, "local discord: websocket handshake failed");
             return;
         }
     };
+    let query = request.uri().query().map(str::to_owned);
     let params = |key: &str| {
         query.as_deref().unwrap_or("").split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -180,11 +172,12 @@ impl Conn {
         match exit {
             Exit::Close(code, reason) => {
                 forget = matches!(code, 4007 | 4009);
-                let frame = CloseFrame {
-                    code: code.into(),
-                    reason: reason.into(),
-                };
-                if self.ws.send(Message::Close(Some(frame))).await.is_ok() {
+                // A code that cannot go on the wire (a script may inject 1005 or 0) closes
+                // without a code: `Message::close` would panic on it.
+                let code = CloseCode::try_from(code)
+                    .ok()
+                    .filter(|code| !code.is_reserved());
+                if self.ws.send(Message::close(code, reason)).await.is_ok() {
                     self.drain().await;
                 }
             }
@@ -203,7 +196,8 @@ impl Conn {
         }
     }
 
-    /// Reads until the peer closes (bounded), so tungstenite completes the closing handshake.
+    /// Reads until the peer closes (bounded), so the closing handshake completes (tokio-websockets
+    /// answers a close frame from the peer while it is read).
     async fn drain(&mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(Ok(_)) = self.ws.next().await {}
@@ -282,21 +276,20 @@ impl Conn {
     }
 
     async fn on_message(&mut self, msg: Message) -> Result<(), Exit> {
-        match msg {
-            Message::Text(text) => self.on_payload(text.as_bytes()).await,
-            Message::Binary(bytes) => self.on_payload(&bytes).await,
-            Message::Close(frame) => {
-                // Discord invalidates the session when the client closes with 1000 or 1001.
-                let code = frame.map(|f| u16::from(f.code));
-                if matches!(code, Some(1000 | 1001))
-                    && let Some(id) = self.session.take()
-                {
-                    self.shared.lock().forget_session(&id);
-                }
-                Err(Exit::Gone)
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+        if msg.is_text() || msg.is_binary() {
+            return self.on_payload(msg.as_payload()).await;
         }
+        if let Some((code, _reason)) = msg.as_close() {
+            // Discord invalidates the session when the client closes with 1000 or 1001 (a close
+            // frame without a body has no code; `as_close` says 1005 for it).
+            if matches!(u16::from(code), 1000 | 1001)
+                && let Some(id) = self.session.take()
+            {
+                self.shared.lock().forget_session(&id);
+            }
+            return Err(Exit::Gone);
+        }
+        Ok(())
     }
 
     async fn on_payload(&mut self, bytes: &[u8]) -> Result<(), Exit> {

@@ -5,8 +5,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
 use twilight_model::gateway::payload::incoming::{GuildCreate, MemberChunk, MessageCreate, Ready};
 
 use super::script::{self, NewMessage, World};
@@ -75,7 +74,12 @@ impl Client {
             url.push_str("&compress=");
             url.push_str(c);
         }
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (ws, _) = ClientBuilder::new()
+            .uri(&url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         let inflater = match compress {
             None => Inflater::Plain,
             Some("zlib-stream") => Inflater::Zlib(flate2::Decompress::new(true)),
@@ -91,17 +95,23 @@ impl Client {
                 .await
                 .expect("timed out waiting for a frame");
             match msg {
-                Some(Ok(Message::Text(t))) => {
+                Some(Ok(m)) if m.is_text() => {
                     assert!(
                         matches!(self.inflater, Inflater::Plain),
                         "text frame on a compressed connection"
                     );
-                    return Ok(serde_json::from_str(&t).unwrap());
+                    return Ok(serde_json::from_str(m.as_text().unwrap()).unwrap());
                 }
-                Some(Ok(Message::Binary(b))) => {
-                    return Ok(serde_json::from_slice(&self.inflater.inflate(&b)).unwrap());
+                Some(Ok(m)) if m.is_binary() => {
+                    let payload = m.into_payload();
+                    return Ok(serde_json::from_slice(&self.inflater.inflate(&payload)).unwrap());
                 }
-                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(m)) if m.is_close() => {
+                    let code = (!m.as_payload().is_empty())
+                        .then(|| m.as_close().map(|(code, _)| u16::from(code)))
+                        .flatten();
+                    return Err(code);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return Err(None),
             }
