@@ -3,7 +3,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -28,12 +29,28 @@ use crate::{Consumer, Context, Event, EventKind, EventSet};
 pub enum Tasking {
     /// A task per event (the default, as in Nostrum): a slow handler delays no other event, a panic is
     /// caught and logged with the event's name and shard.
+    ///
+    /// The task is spawned lazily: the dispatcher polls the handler once, and a handler that
+    /// finishes in that poll (most do: count, update a map, send on a channel) costs no task. At
+    /// its first `.await` that waits, it moves into its own task and the dispatcher goes on. A
+    /// handler whose first poll ran longer than [`Tasking::SLOW_FIRST_POLL`] (blocking work
+    /// before its first await) gets a task spawned up front for that event kind from then on, so
+    /// it delays the shard at most once. [`Tasking::AlwaysSpawn`] spawns every time.
     #[default]
     PerEvent,
+    /// A task per event, spawned before the handler runs at all: for handlers that block before
+    /// their first await, or that must never run on the dispatcher's task.
+    AlwaysSpawn,
     /// Events with the same key run one after another, in gateway order; different keys in parallel.
     Ordered(OrderKey),
     /// In the dispatcher itself, before the next event: for the cheapest handlers only.
     Inline,
+}
+
+impl Tasking {
+    /// How long a [`Tasking::PerEvent`] handler's first poll may run in the dispatcher before its
+    /// consumer's handlers of that event kind get a task spawned up front.
+    pub const SLOW_FIRST_POLL: Duration = Duration::from_micros(250);
 }
 
 /// What [`Tasking::Ordered`] orders by.
@@ -193,7 +210,28 @@ pub(super) struct Registered {
     /// Set when a wait for a slot timed out; cleared when a slot is free again.
     stuck: Arc<AtomicBool>,
     queues: Option<Arc<Queues>>,
+    /// The kinds whose handlers ran longer than [`Tasking::SLOW_FIRST_POLL`] in a first poll: these
+    /// are spawned up front.
+    slow: Arc<KindFlags>,
 }
+
+/// A set of event kinds that handler tasks may add to.
+#[derive(Default)]
+struct KindFlags([AtomicU64; 2]);
+
+impl KindFlags {
+    fn contains(&self, kind: EventKind) -> bool {
+        let index = kind as usize;
+        self.0[index / 64].load(Ordering::Relaxed) & (1 << (index % 64)) != 0
+    }
+
+    fn insert(&self, kind: EventKind) {
+        let index = kind as usize;
+        self.0[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
+    }
+}
+
+const _: () = assert!(EventKind::COUNT <= 128, "KindFlags holds at most 128 kinds");
 
 struct Snapshot {
     consumers: Vec<Registered>,
@@ -335,6 +373,7 @@ impl ConsumerGroup {
             max_wait: options.max_wait,
             stuck: Arc::default(),
             queues: matches!(options.tasking, Tasking::Ordered(_)).then(|| Arc::new(Queues::new())),
+            slow: Arc::default(),
         };
         self.update(|consumers| consumers.push(registered));
         id
@@ -442,8 +481,8 @@ impl ConsumerGroup {
     }
 
     /// Hands `event` to every consumer that handles it, and to the subscriptions. Returns once each
-    /// handler is spawned (or, for [`Tasking::Inline`], has run); waits while a consumer's bound on
-    /// handlers in flight is reached.
+    /// handler has finished or is in its own task (see [`Tasking`]); waits while a consumer's bound
+    /// on handlers in flight is reached.
     ///
     /// A handler's panic or error is logged with the event's name and shard. Handlers run inside a
     /// `handler` span (`event`, `shard`) only where a subscriber enables DEBUG for this module (e.g.
@@ -490,7 +529,39 @@ impl ConsumerGroup {
                 None => None,
             };
             match registered.tasking {
-                Tasking::PerEvent => {
+                Tasking::PerEvent if !registered.slow.contains(kind) => {
+                    let started = Instant::now();
+                    let polled = poll_once(future, kind, shard);
+                    if started.elapsed() > Tasking::SLOW_FIRST_POLL {
+                        registered.slow.insert(kind);
+                        tracing::warn!(
+                            event = kind.name(),
+                            shard,
+                            took = ?started.elapsed(),
+                            "a handler blocked the dispatcher before its first await; its \
+                             handlers of this event get a task up front from now on"
+                        );
+                    }
+                    match polled {
+                        FirstPoll::Done { panicked } => {
+                            if panicked {
+                                stats.panics.fetch_add(1, Ordering::Relaxed);
+                            }
+                            drop(permit);
+                        }
+                        FirstPoll::Pending(future) => {
+                            stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
+                            tokio::spawn(guard(
+                                future,
+                                kind,
+                                shard,
+                                permit,
+                                Arc::clone(&stats.panics),
+                            ));
+                        }
+                    }
+                }
+                Tasking::PerEvent | Tasking::AlwaysSpawn => {
                     stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(guard(
                         future,
@@ -556,6 +627,36 @@ impl ConsumerGroup {
             self.update(|_| {});
         }
         if consumers_want { event } else { None }
+    }
+}
+
+/// What the dispatcher's poll of a handler left.
+enum FirstPoll {
+    /// The handler finished (or panicked) in the poll.
+    Done { panicked: bool },
+    /// It waits: the rest runs in a task.
+    Pending(HandlerFuture),
+}
+
+/// Polls a handler once on the dispatcher's task, with a waker that does nothing: if it is pending,
+/// the task it moves into polls it again at once and its wakers are registered there. A panic is
+/// caught and logged with the event's name and shard, as in [`run_caught`].
+fn poll_once(mut future: HandlerFuture, kind: EventKind, shard: u32) -> FirstPoll {
+    let span = tracing::debug_span!("handler", event = kind.name(), shard);
+    let _entered = (!span.is_disabled()).then(|| span.enter());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => FirstPoll::Done { panicked: false },
+        Ok(Poll::Pending) => FirstPoll::Pending(future),
+        Err(panic) => {
+            tracing::error!(
+                event = kind.name(),
+                shard,
+                panic = panic_message(&*panic),
+                "event handler panicked"
+            );
+            FirstPoll::Done { panicked: true }
+        }
     }
 }
 

@@ -68,9 +68,102 @@ async fn a_consumer_receives_exactly_what_it_handles_and_the_no_op_arm_spawns_no
     assert_eq!(stats.events, 20);
     assert_eq!(stats.handlers, 10, "the no-op arm starts no handler");
     assert_eq!(
-        stats.tasks_spawned, 10,
-        "one task per handled event, none for the others"
+        stats.tasks_spawned, 0,
+        "a handler that finishes in its first poll needs no task"
     );
+}
+
+/// Its handler waits for a signal on the first event, blocks the thread for a while on the second,
+/// and returns at once on the others.
+struct Mixed {
+    release: Arc<tokio::sync::Notify>,
+    done: Arc<Mutex<Vec<u64>>>,
+}
+
+#[consumer]
+impl Mixed {
+    async fn on_typing_start(&self, typing: TypingStart) {
+        match typing.channel_id.get() {
+            1 => self.release.notified().await,
+            2 => std::thread::sleep(Tasking::SLOW_FIRST_POLL * 8),
+            _ => {}
+        }
+        self.done.lock().unwrap().push(typing.channel_id.get());
+    }
+}
+
+fn mixed() -> (Mixed, Arc<tokio::sync::Notify>, Arc<Mutex<Vec<u64>>>) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let consumer = Mixed {
+        release: Arc::clone(&release),
+        done: Arc::clone(&done),
+    };
+    (consumer, release, done)
+}
+
+#[tokio::test]
+async fn per_event_spawns_a_task_at_the_first_wait_and_up_front_once_a_handler_blocked() {
+    let (consumer, release, done) = mixed();
+    let group = ConsumerGroup::new();
+    group.join(consumer);
+    let ctx = ctx();
+    // Returns at once: finished in the dispatcher, no task.
+    group.dispatch(&ctx, typing(3), EventKeys::default()).await;
+    assert_eq!(*done.lock().unwrap(), [3], "done before dispatch returned");
+    assert_eq!(group.stats().tasks_spawned, 0);
+    // Waits: dispatch returns while it waits, and its task finishes it once released.
+    group.dispatch(&ctx, typing(1), EventKeys::default()).await;
+    assert_eq!(
+        group.stats().tasks_spawned,
+        1,
+        "moved into a task at its wait"
+    );
+    group.dispatch(&ctx, typing(4), EventKeys::default()).await;
+    assert_eq!(
+        *done.lock().unwrap(),
+        [3, 4],
+        "the waiting handler held nothing up"
+    );
+    release.notify_one();
+    settle().await;
+    assert_eq!(*done.lock().unwrap(), [3, 4, 1]);
+    // Blocks the thread before any await: runs in the dispatcher once, then gets a task up front.
+    group.dispatch(&ctx, typing(2), EventKeys::default()).await;
+    assert_eq!(*done.lock().unwrap(), [3, 4, 1, 2]);
+    assert_eq!(group.stats().tasks_spawned, 1);
+    group.dispatch(&ctx, typing(5), EventKeys::default()).await;
+    assert_eq!(
+        group.stats().tasks_spawned,
+        2,
+        "after a slow first poll the kind is spawned up front"
+    );
+    assert_eq!(
+        *done.lock().unwrap(),
+        [3, 4, 1, 2],
+        "not run in the dispatcher"
+    );
+    settle().await;
+    assert_eq!(*done.lock().unwrap(), [3, 4, 1, 2, 5]);
+    assert_eq!(group.stats().panics, 0);
+}
+
+#[tokio::test]
+async fn always_spawn_runs_no_handler_in_the_dispatcher() {
+    let (consumer, release, done) = mixed();
+    let group = ConsumerGroup::new();
+    group.join_with(consumer, ConsumerOptions::tasking(Tasking::AlwaysSpawn));
+    let ctx = ctx();
+    for channel in [3, 4] {
+        group
+            .dispatch(&ctx, typing(channel), EventKeys::default())
+            .await;
+    }
+    assert!(done.lock().unwrap().is_empty(), "nothing ran before a task");
+    assert_eq!(group.stats().tasks_spawned, 2);
+    settle().await;
+    assert_eq!(done.lock().unwrap().len(), 2);
+    drop(release);
 }
 
 struct Sleeper {
