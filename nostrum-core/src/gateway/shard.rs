@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::{
     sync::mpsc,
     time::{Duration, Instant, sleep, timeout},
@@ -294,13 +294,30 @@ impl Shard {
         } = conn;
         let (held, rx, state) = (&mut self.held, &mut self.rx, &self.state);
         let identifying = identify.is_some();
-        let wake = tokio::select! {
-            biased;
-            () = state.close_requested() => Wake::Close,
-            () = heartbeat_at.as_mut() => Wake::Heartbeat,
-            () = wait_identify(identify), if identifying => Wake::Identify,
-            Some(command) = next_command(held, rx, ready_at), if can_send => Wake::Command(command),
-            message = ws.next() => Wake::Message(message),
+        // Under load the next message is usually buffered already and nothing else is due: read
+        // it without building the select below (a waiter on the close signal, a timer for the
+        // command limiter, wakers for each branch), which costs more than a small dispatch. The
+        // select's order (close, heartbeat, identify, command, message) still holds: this path is
+        // only taken when none of those is ready.
+        let nothing_else_due = !state.is_close_requested()
+            && heartbeat_at.deadline() > Instant::now()
+            && !identifying
+            && !(can_send && (held.is_some() || !rx.is_empty()));
+        let buffered = if nothing_else_due {
+            ws.next().now_or_never()
+        } else {
+            None
+        };
+        let wake = match buffered {
+            Some(message) => Wake::Message(message),
+            None => tokio::select! {
+                biased;
+                () = state.close_requested() => Wake::Close,
+                () = heartbeat_at.as_mut() => Wake::Heartbeat,
+                () = wait_identify(identify), if identifying => Wake::Identify,
+                Some(command) = next_command(held, rx, ready_at), if can_send => Wake::Command(command),
+                message = ws.next() => Wake::Message(message),
+            },
         };
         match wake {
             Wake::Close => Ok(None),
@@ -624,12 +641,29 @@ impl Shard {
             tracing::info!(keep_session = keep, "closing");
             let code = if keep { CLOSE_RESUMABLE } else { CLOSE_NORMAL };
             send_close(&mut conn, code).await;
+            await_close(&mut conn).await;
         }
         if !keep {
             self.state.clear_session();
         }
         self.state.set_status(ShardStatus::Stopped);
     }
+}
+
+/// The rest of the closing handshake after [`send_close`]: reads (and drops) what the peer still
+/// sends until its close frame or the end of the stream, within [`CLOSE_TIMEOUT`]. Dropping a socket
+/// with unread data makes the kernel reset the connection, which can destroy the close frame before
+/// the peer reads it (Discord would then see a dropped connection, not a close). What is dropped
+/// here is not lost: the sequence is not advanced, so a resume replays it.
+async fn await_close(conn: &mut Connection) {
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(message)) = conn.ws.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends a close frame with `code` (no reason) and flushes it, within [`CLOSE_TIMEOUT`]; the caller

@@ -629,3 +629,132 @@ async fn unwanted_dispatches_are_counted_but_not_yielded() {
         Ev::Dispatch(8, "MESSAGE_CREATE".into(), json!({}))
     );
 }
+
+/// While the server floods dispatches as fast as the shard reads them (it then finds a message
+/// buffered at almost every turn and skips the select), heartbeats still leave on time, commands go
+/// out, and a close is still graceful: the close frame reaches the server although the shard drops a
+/// socket with unread data (this failed about one run in eight before the shard awaited the
+/// server's close). tokio's cooperative budget also sends the shard through the select now and
+/// then, so the heartbeat and command checks of the fast path are a second guard here, not the only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_dispatches_holds_up_no_heartbeat_command_or_close() {
+    const INTERVAL_MS: u64 = 200;
+    /// How far the server runs ahead of what the shard has yielded: enough that a message is
+    /// always buffered, little enough that a heartbeat ACK behind them arrives in time.
+    const AHEAD: u64 = 2_000;
+    let mut server = Server::start(Compression::None).await;
+    let mut shard = Driven::start(config(&server.url, Compression::None));
+    let mut conn = server.accept().await;
+    conn.hello(INTERVAL_MS).await;
+    conn.expect_op(2).await;
+    conn.dispatch(
+        1,
+        "READY",
+        json!({"session_id": "s1", "resume_gateway_url": server.url}),
+    )
+    .await;
+    assert_eq!(shard.next().await, Ev::Connected);
+    assert_eq!(shard.next_name().await, "READY");
+    let yielded = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&yielded);
+    let events = tokio::spawn(async move {
+        while let Some(event) = shard.events.recv().await {
+            if matches!(event, Ev::Dispatch(..)) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    });
+
+    let (mut sink, mut stream) = conn.ws.split();
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<()>();
+    let ahead = Arc::clone(&yielded);
+    let flood = tokio::spawn(async move {
+        let yielded = ahead;
+        let content = "flood ".repeat(40);
+        let mut seq = 2u64;
+        loop {
+            while ack_rx.try_recv().is_ok() {
+                let ack = json!({"op": 11, "d": null}).to_string();
+                if sink.send(Message::text(ack)).await.is_err() {
+                    return seq;
+                }
+            }
+            if seq > yielded.load(std::sync::atomic::Ordering::Relaxed) + AHEAD {
+                if ack_rx.is_closed() {
+                    return seq;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // Batches of frames, flushed together: the socket stays full.
+            for _ in 0..64 {
+                let text = format!(
+                    r#"{{"t":"MESSAGE_CREATE","s":{seq},"op":0,"d":{{"content":"{content}"}}}}"#
+                );
+                if sink.feed(Message::text(text)).await.is_err() {
+                    return seq;
+                }
+                seq += 1;
+            }
+            if sink.flush().await.is_err() {
+                return seq;
+            }
+        }
+    });
+
+    let started = tokio::time::Instant::now();
+    let mut heartbeats = 0;
+    let mut presence_sent = false;
+    let mut presence_seen = false;
+    let close_code = loop {
+        let message = timeout(WAIT, stream.next())
+            .await
+            .expect("client silent during the flood");
+        let Some(Ok(message)) = message else {
+            panic!("connection ended during the flood: {message:?}");
+        };
+        if message.is_close() {
+            break message.as_close().map(|(code, _)| u16::from(code));
+        }
+        let Some(text) = message.as_text() else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(text).unwrap();
+        match value["op"].as_u64() {
+            Some(1) => {
+                heartbeats += 1;
+                ack_tx.send(()).unwrap();
+            }
+            Some(3) => presence_seen = true,
+            other => panic!("unexpected op {other:?}: {value}"),
+        }
+        let elapsed = started.elapsed();
+        if !presence_sent && elapsed > Duration::from_millis(5 * INTERVAL_MS) {
+            shard
+                .sender
+                .update_presence(json!({"status": "idle"}))
+                .unwrap();
+            presence_sent = true;
+        }
+        if elapsed > Duration::from_millis(15 * INTERVAL_MS) && presence_seen {
+            shard.sender.close().unwrap();
+        }
+    };
+    let elapsed = started.elapsed();
+    drop(ack_tx);
+    assert_eq!(close_code, Some(1000), "a graceful close during the flood");
+    assert!(presence_seen, "the command went out during the flood");
+    // One heartbeat per interval (the first one jittered); a starved timer would send none.
+    let expected = elapsed.as_millis() as u64 / INTERVAL_MS;
+    assert!(
+        heartbeats + 3 >= expected,
+        "{heartbeats} heartbeats in {elapsed:?} at {INTERVAL_MS} ms"
+    );
+    let sent = flood.await.unwrap();
+    let dispatches = events.await.unwrap();
+    assert!(
+        dispatches > 1_000,
+        "a flood: {dispatches} dispatches read, {sent} sent"
+    );
+}
