@@ -312,14 +312,14 @@ pub(crate) async fn run_session(
         let end = session_loop(&mut ws, heartbeat, &mut seq_ack, &shared, &mut cmds).await;
         let action = match end {
             LoopEnd::Leave => {
-                let _ = ws.close(None).await;
+                gateway::close(&mut ws).await;
                 break None;
             }
             LoopEnd::Move(new_info, reply) => {
                 // Make before break: a failed move leaves the old session as it was.
                 match gateway::establish(&new_info).await {
                     Ok(established) => {
-                        let _ = ws.close(None).await;
+                        gateway::close(&mut ws).await;
                         let new_info = *new_info;
                         shared
                             .channel_id

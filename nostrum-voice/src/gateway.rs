@@ -1,12 +1,13 @@
 //! The client side of the voice WebSocket (v8): framing, the handshake, resume and close codes.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use http::Uri;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_websockets::{ClientBuilder, Connector, MaybeTlsStream, Message, WebSocketStream};
 
 use crate::connection::ConnectionInfo;
 use crate::crypto::{Cipher, CryptoMode};
@@ -33,6 +34,8 @@ pub(crate) mod op {
 
 /// How long each handshake step may take.
 pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a close frame may take to leave.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A JSON message of the voice gateway.
 #[derive(Debug)]
@@ -116,17 +119,66 @@ pub(crate) fn url(endpoint: &str) -> String {
 }
 
 pub(crate) async fn open(endpoint: &str) -> Result<Ws, VoiceError> {
-    let connect = tokio_tungstenite::connect_async(url(endpoint));
-    match tokio::time::timeout(STEP_TIMEOUT, connect).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(error)) => Err(VoiceError::with_source(VoiceErrorKind::WebSocket, error)),
+    match tokio::time::timeout(STEP_TIMEOUT, connect(&url(endpoint))).await {
+        Ok(result) => result,
         Err(_) => Err(VoiceError::new(VoiceErrorKind::Timeout)),
     }
 }
 
+/// TCP (without Nagle's delay), TLS for `wss://`, then the WebSocket handshake.
+///
+/// The socket is tokio-websockets, which logs no frames: IDENTIFY and RESUME carry the voice token
+/// and the session id, and must not end up in a TRACE log.
+async fn connect(url: &str) -> Result<Ws, VoiceError> {
+    let ws_error = |source: String| VoiceError::with_source(VoiceErrorKind::WebSocket, source);
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| ws_error(format!("invalid voice gateway URL: {e}")))?;
+    let tls = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => return Err(ws_error("the voice URL is neither ws:// nor wss://".into())),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| ws_error("the voice URL has no host".into()))?
+        // An IPv6 literal keeps its brackets in the URI, not in the lookup nor in TLS.
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
+    // Heartbeats and speaking updates leave at once.
+    let _ = tcp.set_nodelay(true);
+    let stream = if tls {
+        connector()?.wrap(host, tcp).await
+    } else {
+        Connector::Plain.wrap(host, tcp).await
+    }
+    .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
+    let (ws, _response) = ClientBuilder::from_uri(uri)
+        .connect_on(stream)
+        .await
+        .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
+    Ok(ws)
+}
+
+/// The TLS connector (webpki roots, the crypto provider rustls gets from its features), built
+/// once: the root store is not parsed again on every reconnect.
+fn connector() -> Result<&'static Connector, VoiceError> {
+    static CONNECTOR: OnceLock<Connector> = OnceLock::new();
+    if let Some(connector) = CONNECTOR.get() {
+        return Ok(connector);
+    }
+    let connector =
+        Connector::new().map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
+    Ok(CONNECTOR.get_or_init(|| connector))
+}
+
 pub(crate) async fn send(ws: &mut Ws, op: u8, d: Value) -> Result<(), VoiceError> {
     let text = json!({"op": op, "d": d}).to_string();
-    ws.send(Message::Text(text.into()))
+    ws.send(Message::text(text))
         .await
         .map_err(|error| VoiceError::with_source(VoiceErrorKind::WebSocket, error))
 }
@@ -136,12 +188,19 @@ pub(crate) async fn send_binary(ws: &mut Ws, op: u8, payload: &[u8]) -> Result<(
     let mut frame = Vec::with_capacity(payload.len() + 1);
     frame.push(op);
     frame.extend_from_slice(payload);
-    ws.send(Message::Binary(frame.into()))
+    ws.send(Message::binary(frame))
         .await
         .map_err(|error| VoiceError::with_source(VoiceErrorKind::WebSocket, error))
 }
 
+/// Sends a close frame without a code and flushes it (bounded); the caller then drops the socket
+/// without waiting for the server's answer.
+pub(crate) async fn close(ws: &mut Ws) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(Message::close(None, ""))).await;
+}
+
 /// The next message (JSON, or binary with its sequence number and opcode), or the close.
+/// tokio-websockets answers pings and close frames itself.
 pub(crate) async fn recv(ws: &mut Ws) -> Result<Incoming, VoiceError> {
     loop {
         let message = match ws.next().await {
@@ -152,9 +211,12 @@ pub(crate) async fn recv(ws: &mut Ws) -> Result<Incoming, VoiceError> {
             }
             Some(Ok(message)) => message,
         };
-        match message {
-            Message::Text(text) => return parse(text.as_str()).map(Incoming::Msg),
-            Message::Binary(data) if data.len() >= 3 => {
+        if let Some(text) = message.as_text() {
+            return parse(text).map(Incoming::Msg);
+        }
+        if message.is_binary() {
+            let data = message.as_payload();
+            if data.len() >= 3 {
                 return Ok(Incoming::Msg(GatewayMsg {
                     op: data[2],
                     d: Value::Null,
@@ -162,10 +224,15 @@ pub(crate) async fn recv(ws: &mut Ws) -> Result<Incoming, VoiceError> {
                     binary: Some(data[3..].to_vec()),
                 }));
             }
-            Message::Close(frame) => {
-                return Ok(Incoming::Closed(frame.map(|f| u16::from(f.code))));
-            }
-            _ => {}
+            continue;
+        }
+        if let Some((code, _reason)) = message.as_close() {
+            // A close frame without a body has no code (`as_close` says 1005 for it).
+            let code = (!message.as_payload().is_empty()).then(|| u16::from(code));
+            // tokio-websockets queued the answering close frame: send it before the socket is
+            // dropped, so the closing handshake completes.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
+            return Ok(Incoming::Closed(code));
         }
     }
 }
@@ -370,6 +437,78 @@ mod tests {
                 .to_string()
                 .contains("authentication failed")
         );
+    }
+
+    #[test]
+    fn tls_connector_builds_once_without_an_installed_provider() {
+        // rustls must find its one crypto provider (ring) from its features, or this panics.
+        assert!(connector().is_ok());
+        assert!(std::ptr::eq(connector().unwrap(), connector().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn wss_to_a_server_without_tls_is_an_error_not_a_panic() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let error = open(&addr.to_string()).await.expect_err("no TLS there");
+        assert_eq!(error.kind(), &VoiceErrorKind::WebSocket);
+    }
+
+    #[tokio::test]
+    async fn other_schemes_and_bad_urls_are_errors() {
+        for endpoint in [
+            "http://127.0.0.1:1",
+            "ws://",
+            "wss://[::1",
+            "ws://127.0.0.1:1",
+        ] {
+            assert!(open(endpoint).await.is_err(), "{endpoint}");
+        }
+    }
+
+    #[tokio::test]
+    async fn close_codes_and_frames_from_the_server() {
+        use tokio_websockets::{CloseCode, ServerBuilder};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("ws://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for close in [Some(4006), Some(4015), None] {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (_, mut ws) = ServerBuilder::new().accept(stream).await.unwrap();
+                let binary = Message::binary(vec![0, 7, 25, 1, 2, 3]);
+                let text = Message::text(r#"{"op": 8, "d": {"heartbeat_interval": 1}}"#);
+                ws.send(Message::binary(vec![0, 1])).await.unwrap(); // Too short: skipped.
+                ws.send(binary).await.unwrap();
+                ws.send(text).await.unwrap();
+                let code = close.map(|code| CloseCode::try_from(code).unwrap());
+                ws.send(Message::close(code, "bye")).await.unwrap();
+                // The client answers the close.
+                let answer = ws.next().await.unwrap().unwrap();
+                assert!(answer.is_close());
+            }
+        });
+        for want in [Some(4006), Some(4015), None] {
+            let mut ws = open(&endpoint).await.unwrap();
+            let Incoming::Msg(dave) = recv(&mut ws).await.unwrap() else {
+                panic!("a binary message");
+            };
+            assert_eq!((dave.op, dave.seq), (25, Some(7)));
+            assert_eq!(dave.binary.as_deref(), Some(&[1, 2, 3][..]));
+            let Incoming::Msg(hello) = recv(&mut ws).await.unwrap() else {
+                panic!("a text message");
+            };
+            assert_eq!((hello.op, hello.binary), (op::HELLO, None));
+            let Incoming::Closed(code) = recv(&mut ws).await.unwrap() else {
+                panic!("the close");
+            };
+            assert_eq!(code, want);
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_websockets::Message;
 
 use self::udp::ServerCipher;
 
@@ -195,9 +195,7 @@ impl Shared {
     /// Numbers a server message (v8 buffered resume), keeps it for replay and sends it if a
     /// connection is live.
     fn push(&self, op: u8, d: Value) {
-        self.push_with(|seq| {
-            Message::Text(json!({"op": op, "d": d, "seq": seq}).to_string().into())
-        });
+        self.push_with(|seq| Message::text(json!({"op": op, "d": d, "seq": seq}).to_string()));
     }
 
     /// As [`push`](Self::push) for a binary message: `seq (u16 BE), op, payload`.
@@ -207,7 +205,7 @@ impl Shared {
             let mut frame = (seq as u16).to_be_bytes().to_vec();
             frame.push(op);
             frame.extend_from_slice(payload);
-            Message::Binary(frame.into())
+            Message::binary(frame)
         });
     }
 

@@ -8,11 +8,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio::time::{Duration, Instant, timeout};
+use tokio_websockets::{CloseCode, Message, ServerBuilder, WebSocketStream};
 
 use super::udp::ServerCipher;
 use super::{ConnCmd, HeartbeatRecord, Session, Shared};
@@ -42,7 +39,9 @@ struct Conn {
 }
 
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
-    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+    // tokio-websockets logs no frames: IDENTIFY and RESUME carry the voice token and the session
+    // id, and must not end up in a TRACE log.
+    let Ok((_request, ws)) = ServerBuilder::new().accept(stream).await else {
         return;
     };
     shared.lock().stats.open_connections += 1;
@@ -57,7 +56,7 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     };
     let interval = conn.shared.config.heartbeat_interval.as_millis() as u64;
     let hello = json!({"op": 8, "d": {"heartbeat_interval": interval}}).to_string();
-    let exit = match conn.send(Message::Text(hello.into())).await {
+    let exit = match conn.send(Message::text(hello)).await {
         Err(exit) => exit,
         Ok(()) => loop {
             let step = tokio::select! {
@@ -67,10 +66,8 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
                     Some(ConnCmd::Drop) | None => Err(Exit::Drop),
                 },
                 msg = conn.ws.next() => match msg {
-                    Some(Ok(Message::Text(text))) => conn.on_text(text.as_str()).await,
-                    Some(Ok(Message::Binary(data))) => conn.on_binary(&data),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(Exit::Drop),
-                    Some(Ok(_)) => Ok(()),
+                    Some(Ok(message)) => conn.on_message(message).await,
+                    Some(Err(_)) | None => Err(Exit::Drop),
                 },
             };
             if let Err(exit) = step {
@@ -85,11 +82,13 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
         }
     }
     if let Exit::Close(code, reason) = exit {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let _ = conn.ws.close(Some(frame)).await;
+        // A code that cannot go on the wire (a test may ask for 1005 or 0) closes without a code:
+        // `Message::close` would panic on it.
+        let code = CloseCode::try_from(code)
+            .ok()
+            .filter(|code| !code.is_reserved());
+        let close = conn.ws.send(Message::close(code, reason));
+        let _ = timeout(Duration::from_secs(2), close).await;
     }
     conn.shared.lock().stats.open_connections -= 1;
     conn.shared.notify();
@@ -98,6 +97,20 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream) {
 impl Conn {
     async fn send(&mut self, message: Message) -> Result<(), Exit> {
         self.ws.send(message).await.map_err(|_| Exit::Drop)
+    }
+
+    /// Text and binary messages; a close from the client ends the connection (tokio-websockets
+    /// answers pings itself).
+    async fn on_message(&mut self, message: Message) -> Result<(), Exit> {
+        if let Some(text) = message.as_text() {
+            self.on_text(text).await
+        } else if message.is_binary() {
+            self.on_binary(message.as_payload())
+        } else if message.is_close() {
+            Err(Exit::Drop)
+        } else {
+            Ok(())
+        }
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), Exit> {
@@ -126,7 +139,7 @@ impl Conn {
                     return Ok(());
                 }
                 let ack = json!({"op": 6, "d": {"t": t}}).to_string();
-                self.send(Message::Text(ack.into())).await
+                self.send(Message::text(ack)).await
             }
             5 => {
                 let speaking = d.get("speaking").and_then(Value::as_u64).unwrap_or(0);
@@ -340,8 +353,8 @@ impl Conn {
         self.check_token(d)?;
         let session_id = d.get("session_id").and_then(Value::as_str);
         let replay: Vec<Message> = {
-            let state = self.shared.lock();
-            match &state.session {
+            let mut state = self.shared.lock();
+            let replay = match &state.session {
                 Some(session) if Some(session.session_id.as_str()) == session_id => session
                     .buffer
                     .iter()
@@ -349,14 +362,20 @@ impl Conn {
                     .map(|(_, text)| text.clone())
                     .collect(),
                 _ => return Err(Exit::Close(4006, "Session no longer valid.")),
-            }
+            };
+            // Live before RESUMED goes out, so that a test acting on the client's `Resumed` finds
+            // this connection; under the snapshot's lock, so that a message pushed from now on is
+            // sent after the replay (this task sends it), none twice and none lost.
+            state.live = Some((self.id, self.tx.clone()));
+            replay
         };
+        self.authed = true;
+        self.shared.ack_heartbeats.store(true, Ordering::Relaxed);
         let resumed = json!({"op": 9, "d": null}).to_string();
-        self.send(Message::Text(resumed.into())).await?;
+        self.send(Message::text(resumed)).await?;
         for message in replay {
             self.send(message).await?;
         }
-        self.go_live();
         Ok(())
     }
 }
