@@ -309,7 +309,14 @@ impl Shard {
             None
         };
         let wake = match buffered {
-            Some(message) => Wake::Message(message),
+            Some(message) => {
+                // Frames already read from the socket cost tokio's cooperative budget nothing,
+                // so a shard behind a backlog would never yield: the tasks its handlers spawn on
+                // this worker (the unstealable LIFO slot) would wait for the whole backlog. One
+                // unit per message makes it yield every 128 or so.
+                tokio::task::consume_budget().await;
+                Wake::Message(message)
+            }
             None => tokio::select! {
                 biased;
                 () = state.close_requested() => Wake::Close,

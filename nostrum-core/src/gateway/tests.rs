@@ -758,3 +758,71 @@ async fn a_flood_of_dispatches_holds_up_no_heartbeat_command_or_close() {
         "a flood: {dispatches} dispatches read, {sent} sent"
     );
 }
+
+/// A shard reading a backlog of buffered frames still lets the other tasks of its thread run (here
+/// a current-thread runtime; on a multi-thread one, the task a handler spawns waits in the worker's
+/// unstealable LIFO slot until the shard yields): tokio's budget is spent per message, not only per
+/// socket read, so the shard yields every 128 or so messages.
+#[tokio::test]
+async fn a_backlog_of_buffered_frames_lets_other_tasks_run() {
+    const BACKLOG: u64 = 20_000;
+    let mut server = Server::start(Compression::ZlibStream).await;
+    let mut shard = Shard::new(
+        ShardId::new(0, 1),
+        Arc::new(config(&server.url, Compression::ZlibStream)),
+    );
+    // The server side runs on its own thread, so that it writes while this thread reads.
+    let (conn_tx, conn_rx) = std::sync::mpsc::channel();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let server_thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut conn: Conn = conn_rx.recv().unwrap();
+            conn.handshake("s1", "ws://127.0.0.1:9").await;
+            // Small frames compress to a few bytes each: the socket buffers thousands.
+            for seq in 2..BACKLOG + 2 {
+                conn.send_text(&format!(
+                    r#"{{"t":"TYPING_START","s":{seq},"op":0,"d":{{}}}}"#
+                ))
+                .await;
+            }
+            let _ = sent_tx.send(());
+            // Hold the connection open until the shard has read everything.
+            let _ = timeout(WAIT, conn.ws.next()).await;
+        });
+    });
+    let accept = async { conn_tx.send(server.accept().await).unwrap() };
+    let ready = async {
+        loop {
+            if let ShardEvent::Dispatch { name: "READY", .. } = shard.next_event().await.unwrap() {
+                break;
+            }
+        }
+    };
+    tokio::join!(accept, ready);
+    // The whole backlog in the socket's buffers before the first read (it fits: ~15 bytes a frame).
+    let sent = timeout(WAIT, sent_rx).await.is_ok();
+
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let probe = tokio::spawn({
+        let read = Arc::clone(&read);
+        async move { read.load(std::sync::atomic::Ordering::SeqCst) }
+    });
+    while read.load(std::sync::atomic::Ordering::SeqCst) < BACKLOG {
+        if let ShardEvent::Dispatch { .. } = shard.next_event().await.unwrap() {
+            read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let ran_after = probe.await.unwrap();
+    assert!(
+        ran_after <= 1_000,
+        "the other task ran only after {ran_after} of {BACKLOG} buffered messages"
+    );
+    assert!(sent, "the server could not buffer the backlog");
+    shard.sender().close().unwrap();
+    let _ = timeout(WAIT, shard.next_event()).await;
+    server_thread.join().unwrap();
+}
