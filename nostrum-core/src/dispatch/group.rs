@@ -1,7 +1,7 @@
 //! `ConsumerGroup`: the registry of consumers and subscriptions, and the hand-off to handler tasks.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -33,9 +33,10 @@ pub enum Tasking {
     /// The task is spawned lazily: the dispatcher polls the handler once, and a handler that
     /// finishes in that poll (most do: count, update a map, send on a channel) costs no task. At
     /// its first `.await` that waits, it moves into its own task and the dispatcher goes on. A
-    /// handler whose first poll ran longer than [`Tasking::SLOW_FIRST_POLL`] (blocking work
-    /// before its first await) gets a task spawned up front for that event kind from then on, so
-    /// it delays the shard at most once. [`Tasking::AlwaysSpawn`] spawns every time.
+    /// handler whose first polls run longer than [`Tasking::SLOW_FIRST_POLL`] (blocking work
+    /// before its first await) three times close together gets a task spawned up front for that
+    /// event kind from then on (one slow poll may be the thread's preemption, not the handler).
+    /// [`Tasking::AlwaysSpawn`] spawns every time.
     #[default]
     PerEvent,
     /// A task per event, spawned before the handler runs at all: for handlers that block before
@@ -210,24 +211,61 @@ pub(super) struct Registered {
     /// Set when a wait for a slot timed out; cleared when a slot is free again.
     stuck: Arc<AtomicBool>,
     queues: Option<Arc<Queues>>,
-    /// The kinds whose handlers ran longer than [`Tasking::SLOW_FIRST_POLL`] in a first poll: these
-    /// are spawned up front.
+    /// The kinds whose handlers ran longer than [`Tasking::SLOW_FIRST_POLL`] in their first polls,
+    /// again and again: these are spawned up front.
     slow: Arc<KindFlags>,
 }
 
-/// A set of event kinds that handler tasks may add to.
-#[derive(Default)]
-struct KindFlags([AtomicU64; 2]);
+/// Per event kind, how often a handler's first poll ran past [`Tasking::SLOW_FIRST_POLL`], and the
+/// kinds that get their task up front because of it.
+///
+/// One slow poll is not enough: the thread may have been preempted during it. Each slow poll adds
+/// [`SLOW_WEIGHT`] to the kind's score and each fast one takes 1 off, so three slow polls close
+/// together (a handler that blocks every time, or every few events) switch the kind, while the odd
+/// preemption among thousands of fast polls decays away.
+struct KindFlags {
+    spawn: [AtomicU64; 2],
+    score: [AtomicU8; 128],
+}
+
+/// What a slow first poll adds to its kind's score.
+const SLOW_WEIGHT: u8 = 16;
+/// The score at which a kind gets its task up front: three slow polls close together.
+const SLOW_LIMIT: u8 = 3 * SLOW_WEIGHT - 8;
+
+impl Default for KindFlags {
+    fn default() -> Self {
+        Self {
+            spawn: Default::default(),
+            score: std::array::from_fn(|_| AtomicU8::new(0)),
+        }
+    }
+}
 
 impl KindFlags {
     fn contains(&self, kind: EventKind) -> bool {
         let index = kind as usize;
-        self.0[index / 64].load(Ordering::Relaxed) & (1 << (index % 64)) != 0
+        self.spawn[index / 64].load(Ordering::Relaxed) & (1 << (index % 64)) != 0
     }
 
-    fn insert(&self, kind: EventKind) {
+    /// Records a first poll; returns whether this one switched the kind to a task up front.
+    fn record(&self, kind: EventKind, slow: bool) -> bool {
         let index = kind as usize;
-        self.0[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
+        let score = &self.score[index];
+        // Load and store, not an atomic update: a lost count between two shards only nudges a
+        // heuristic.
+        let now = score.load(Ordering::Relaxed);
+        if slow {
+            let next = now.saturating_add(SLOW_WEIGHT);
+            score.store(next, Ordering::Relaxed);
+            if next >= SLOW_LIMIT && !self.contains(kind) {
+                self.spawn[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
+                return true;
+            }
+        } else if now > 0 {
+            score.store(now - 1, Ordering::Relaxed);
+        }
+        false
     }
 }
 
@@ -532,14 +570,17 @@ impl ConsumerGroup {
                 Tasking::PerEvent if !registered.slow.contains(kind) => {
                     let started = Instant::now();
                     let polled = poll_once(future, kind, shard);
-                    if started.elapsed() > Tasking::SLOW_FIRST_POLL {
-                        registered.slow.insert(kind);
+                    let took = started.elapsed();
+                    if registered
+                        .slow
+                        .record(kind, took > Tasking::SLOW_FIRST_POLL)
+                    {
                         tracing::warn!(
                             event = kind.name(),
                             shard,
-                            took = ?started.elapsed(),
-                            "a handler blocked the dispatcher before its first await; its \
-                             handlers of this event get a task up front from now on"
+                            ?took,
+                            "a handler blocked the dispatcher before its first await, again and \
+                             again; its handlers of this event get a task up front from now on"
                         );
                     }
                     match polled {
