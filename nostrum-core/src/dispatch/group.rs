@@ -551,6 +551,16 @@ impl ConsumerGroup {
         let takers = snapshot.consumers.iter().filter(takes).count();
         let mut share = crate::__private::Share::new(event, takers);
         let shard = ctx.shard().id().number;
+        let spawn = |future, permit| {
+            stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(guard(
+                future,
+                kind,
+                shard,
+                permit,
+                Arc::clone(&stats.panics),
+            ));
+        };
         for registered in snapshot.consumers.iter().filter(takes) {
             let Some(future) = registered.consumer.dispatch(ctx, share.next()) else {
                 continue;
@@ -590,28 +600,10 @@ impl ConsumerGroup {
                             }
                             drop(permit);
                         }
-                        FirstPoll::Pending(future) => {
-                            stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
-                            tokio::spawn(guard(
-                                future,
-                                kind,
-                                shard,
-                                permit,
-                                Arc::clone(&stats.panics),
-                            ));
-                        }
+                        FirstPoll::Pending(future) => spawn(future, permit),
                     }
                 }
-                Tasking::PerEvent | Tasking::AlwaysSpawn => {
-                    stats.tasks_spawned.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(guard(
-                        future,
-                        kind,
-                        shard,
-                        permit,
-                        Arc::clone(&stats.panics),
-                    ));
-                }
+                Tasking::PerEvent | Tasking::AlwaysSpawn => spawn(future, permit),
                 Tasking::Inline => {
                     // In the dispatcher's own future: no task, no reference to the counter to keep.
                     if run_caught(future, kind, shard).await {
