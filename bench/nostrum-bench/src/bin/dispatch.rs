@@ -271,29 +271,37 @@ async fn inline_costs(setup: Arc<Setup>) -> Vec<f64> {
 /// A task per event: `Tasking::PerEvent` and a bare `tokio::spawn`, in big and small bursts.
 async fn spawn_costs(setup: Arc<Setup>) -> Vec<f64> {
     let (ctx, keys) = (&setup.ctx, EventKeys::default());
-    let group_bot = Arc::new(Bot::default());
-    let group = ConsumerGroup::new();
-    group.join_arc(
-        Arc::clone(&group_bot),
-        ConsumerOptions::tasking(Tasking::PerEvent),
-    );
+    // PerEvent (the handler finishes in the dispatcher's poll: no task), then AlwaysSpawn.
+    let groups: Vec<(Arc<Bot>, ConsumerGroup)> = [Tasking::PerEvent, Tasking::AlwaysSpawn]
+        .into_iter()
+        .map(|tasking| {
+            let bot = Arc::new(Bot::default());
+            let group = ConsumerGroup::new();
+            group.join_arc(Arc::clone(&bot), ConsumerOptions::tasking(tasking));
+            (bot, group)
+        })
+        .collect();
     let bare_bot = Arc::new(Bot::default());
 
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 6];
     for _ in 0..setup.runs {
         let mut sample = Vec::new();
-        for burst in [BATCH, SMALL_BURST] {
-            sample.push(
-                setup
-                    .timed(|batch| {
-                        let (group, bot) = (&group, &group_bot);
-                        async move {
-                            in_bursts(bot, batch, burst, |event| group.dispatch(ctx, event, keys))
+        for (group_bot, group) in &groups {
+            for burst in [BATCH, SMALL_BURST] {
+                sample.push(
+                    setup
+                        .timed(|batch| {
+                            let (group, bot) = (group, group_bot);
+                            async move {
+                                in_bursts(bot, batch, burst, |event| {
+                                    group.dispatch(ctx, event, keys)
+                                })
                                 .await;
-                        }
-                    })
-                    .await,
-            );
+                            }
+                        })
+                        .await,
+                );
+            }
         }
         for burst in [BATCH, SMALL_BURST] {
             sample.push(
@@ -317,11 +325,13 @@ async fn spawn_costs(setup: Arc<Setup>) -> Vec<f64> {
         }
     }
     let expected = 2 * (setup.runs * setup.total) as u64;
-    assert_eq!(
-        group_bot.handled(),
-        expected,
-        "the per-event consumer saw every event"
-    );
+    for (group_bot, _) in &groups {
+        assert_eq!(
+            group_bot.handled(),
+            expected,
+            "the per-event consumer saw every event"
+        );
+    }
     assert_eq!(
         bare_bot.handled(),
         expected,
@@ -506,6 +516,8 @@ fn main() {
     let spawn_names = [
         format!("`Tasking::PerEvent`, bursts of {BATCH}"),
         format!("`Tasking::PerEvent`, bursts of {SMALL_BURST}"),
+        format!("`Tasking::AlwaysSpawn`, bursts of {BATCH}"),
+        format!("`Tasking::AlwaysSpawn`, bursts of {SMALL_BURST}"),
         format!("bare `tokio::spawn` of (b), bursts of {BATCH}"),
         format!("bare `tokio::spawn` of (b), bursts of {SMALL_BURST}"),
     ];
@@ -513,7 +525,7 @@ fn main() {
         .iter()
         .enumerate()
         .map(|(index, name)| {
-            let reference = if index < 2 { inline[3] } else { inline[2] };
+            let reference = if index < 4 { inline[3] } else { inline[2] };
             vec![
                 name.clone(),
                 fmt(spawn_two[index]),
