@@ -1,20 +1,17 @@
 //! The client side of the voice WebSocket (v8): framing, the handshake, resume and close codes.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use http::Uri;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_websockets::{ClientBuilder, Connector, MaybeTlsStream, Message, WebSocketStream};
+use tokio_websockets::Message;
 
 use crate::connection::ConnectionInfo;
 use crate::crypto::{Cipher, CryptoMode};
 use crate::error::{VoiceError, VoiceErrorKind};
 use crate::udp::{self, Transport};
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = nostrum_core::gateway::WsSocket;
 
 /// Voice gateway opcodes this client uses.
 pub(crate) mod op {
@@ -125,55 +122,15 @@ pub(crate) async fn open(endpoint: &str) -> Result<Ws, VoiceError> {
     }
 }
 
-/// TCP (without Nagle's delay), TLS for `wss://`, then the WebSocket handshake.
+/// TCP (without Nagle's delay), TLS for `wss://`, then the WebSocket handshake: the gateway's own
+/// connect, with tungstenite's old 64 MiB message limit.
 ///
 /// The socket is tokio-websockets, which logs no frames: IDENTIFY and RESUME carry the voice token
 /// and the session id, and must not end up in a TRACE log.
 async fn connect(url: &str) -> Result<Ws, VoiceError> {
-    let ws_error = |source: String| VoiceError::with_source(VoiceErrorKind::WebSocket, source);
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| ws_error(format!("invalid voice gateway URL: {e}")))?;
-    let tls = match uri.scheme_str() {
-        Some("wss") => true,
-        Some("ws") => false,
-        _ => return Err(ws_error("the voice URL is neither ws:// nor wss://".into())),
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| ws_error("the voice URL has no host".into()))?
-        // An IPv6 literal keeps its brackets in the URI, not in the lookup nor in TLS.
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = TcpStream::connect((host, port))
+    nostrum_core::gateway::ws_connect(url, 64 << 20)
         .await
-        .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
-    // Heartbeats and speaking updates leave at once.
-    let _ = tcp.set_nodelay(true);
-    let stream = if tls {
-        connector()?.wrap(host, tcp).await
-    } else {
-        Connector::Plain.wrap(host, tcp).await
-    }
-    .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
-    let (ws, _response) = ClientBuilder::from_uri(uri)
-        .connect_on(stream)
-        .await
-        .map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
-    Ok(ws)
-}
-
-/// The TLS connector (webpki roots, the crypto provider rustls gets from its features), built
-/// once: the root store is not parsed again on every reconnect.
-fn connector() -> Result<&'static Connector, VoiceError> {
-    static CONNECTOR: OnceLock<Connector> = OnceLock::new();
-    if let Some(connector) = CONNECTOR.get() {
-        return Ok(connector);
-    }
-    let connector =
-        Connector::new().map_err(|e| VoiceError::with_source(VoiceErrorKind::WebSocket, e))?;
-    Ok(CONNECTOR.get_or_init(|| connector))
+        .map_err(|error| VoiceError::with_source(VoiceErrorKind::WebSocket, error))
 }
 
 pub(crate) async fn send(ws: &mut Ws, op: u8, d: Value) -> Result<(), VoiceError> {
@@ -437,13 +394,6 @@ mod tests {
                 .to_string()
                 .contains("authentication failed")
         );
-    }
-
-    #[test]
-    fn tls_connector_builds_once_without_an_installed_provider() {
-        // rustls must find its one crypto provider (ring) from its features, or this panics.
-        assert!(connector().is_ok());
-        assert!(std::ptr::eq(connector().unwrap(), connector().unwrap()));
     }
 
     #[tokio::test]

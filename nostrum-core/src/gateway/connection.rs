@@ -20,7 +20,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The WebSocket stream of a connection.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// The pending turn in the identify queue.
 pub(crate) type IdentifyWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -75,7 +75,7 @@ impl Connection {
 
 /// TCP (without Nagle's delay), TLS for `wss://`, then the WebSocket handshake; messages and
 /// frames over `limit` bytes end the connection with `PayloadTooLong`.
-async fn connect(url: &str, limit: usize) -> Result<Socket, String> {
+pub async fn connect(url: &str, limit: usize) -> Result<Socket, String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("invalid gateway URL: {e}"))?;

@@ -34,6 +34,10 @@ mod command;
 mod compression;
 mod config;
 mod connection;
+/// The WebSocket connect the gateway uses (TCP without Nagle, TLS for `wss://`, the handshake),
+/// for nostrum-voice's voice gateway: one implementation for both.
+#[doc(hidden)]
+pub use connection::{Socket as WsSocket, connect as ws_connect};
 mod error;
 mod event;
 mod protocol;
