@@ -284,6 +284,13 @@ impl Shard {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(None);
         };
+        // The last event's borrow of the frame has ended. A text message is a view into the
+        // socket's read buffer: held while the next one is read, the buffer cannot take its space
+        // back and allocates anew, so a run of large GUILD_CREATEs left several frame-sized
+        // buffers behind. (A decompressed frame stays: its buffer is reused.)
+        if matches!(self.frame, Frame::Text(_)) {
+            self.frame = Frame::Empty;
+        }
         let can_send = self.state.status() == ShardStatus::Connected;
         let ready_at = conn.limiter.ready_at();
         let Connection {
