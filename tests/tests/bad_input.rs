@@ -16,7 +16,7 @@ use nostrum_core::gateway::{
     Compression, GatewayConfig, GatewayErrorKind, IdentifyQueue, Shard, ShardEvent, ShardId,
 };
 use nostrum_core::http::HttpErrorKind;
-use nostrum_core::local::{LocalConfig, LocalDiscord};
+use nostrum_core::local::{Fault, LocalConfig, LocalDiscord};
 use nostrum_core::prelude::*;
 use nostrum_core::{Event, UnknownEvent};
 use serde_json::{Value, json};
@@ -196,6 +196,70 @@ async fn bad_payloads_become_unknown_and_the_bot_goes_on() {
     assert!(discord.resumes().is_empty(), "no reconnect");
 }
 
+/// Frames in Discord's layout (`{"t":..,"s":..,"op":0,"d":..}`) are read without walking `d`; the
+/// typed parse shows that `d` is JSON and was the last key. Those where it was not: a key after `d`
+/// (typed from the true `d`), malformed JSON (skipped, warned), a repeated key (skipped), an
+/// unknown name with a key after `d` (`Event::Unknown` with the true `d` as its raw JSON). After them
+/// the bot still serves.
+#[tokio::test]
+async fn frames_in_discords_layout_whose_d_is_not_what_it_seems() {
+    trace();
+    let discord = local(LocalConfig::default()).await;
+    let tally = Tally::default();
+    let _bot = Bot::spawn(
+        builder(&discord)
+            .add_intents(Intents::MESSAGE_CONTENT)
+            .consumer_with(tally.clone(), ConsumerOptions::tasking(Tasking::Inline)),
+    );
+    assert!(discord.wait_for_ready(0, 1, WAIT).await, "no READY");
+    let d = |id, content: &str| message(&discord, id, content).to_string();
+    let frames = [
+        format!(
+            r#"{{"t":"MESSAGE_CREATE","s":1001,"op":0,"d":{}}}"#,
+            d(21, "plain")
+        ),
+        format!(
+            r#"{{"t":"MESSAGE_CREATE","s":1002,"op":0,"d":{},"x":{{"y":[1,"}}"]}}}}"#,
+            d(22, "key after d")
+        ),
+        r#"{"t":"MESSAGE_CREATE","s":1003,"op":0,"d":{"id":}"#.to_owned(),
+        format!(
+            r#"{{"t":"MESSAGE_CREATE","s":1004,"op":0,"d":{},"t":"TYPING_START"}}"#,
+            d(24, "repeated t")
+        ),
+        r#"{"t":"BRAND_NEW_2031","s":1005,"op":0,"d":{"a":[1,2]},"z":{"b":null}}"#.to_owned(),
+        format!(
+            r#"{{"t":"MESSAGE_CREATE","s":1006,"op":0,"d":{} }}  "#,
+            d(26, "spaces")
+        ),
+        r#"{"t":"MESSAGE_CREATE","s":1007,"op":0,"d":[1,2]}"#.to_owned(),
+    ];
+    for frame in frames {
+        discord.inject(0, Fault::RawText(frame)).await;
+    }
+    let guild = discord.guild_ids()[0];
+    let channel = discord.channel_ids(guild)[0];
+    discord.user_message(channel, "alice", "!ping").await;
+    wait_until("the !ping after the frames", || {
+        lock(&tally.typed).iter().any(|c| c == "!ping")
+    })
+    .await;
+    assert_eq!(
+        *lock(&tally.typed),
+        ["plain", "key after d", "spaces", "!ping"],
+        "typed from the true `d`; the malformed and the repeated key skipped"
+    );
+    assert_eq!(
+        *lock(&tally.unknown),
+        [
+            ("BRAND_NEW_2031".to_owned(), r#"{"a":[1,2]}"#.to_owned()),
+            ("MESSAGE_CREATE".to_owned(), "[1,2]".to_owned()),
+        ],
+        "the raw JSON of `Event::Unknown` is `d`, validated"
+    );
+    assert_eq!(discord.identifies().len(), 1, "no reconnect");
+}
+
 /// A READY whose `d` lacks `session_id` (or `resume_gateway_url`) cannot start a session; it still
 /// reaches a consumer that handles READY, as `Event::Unknown` like every other payload that does not
 /// parse. (A consumer that handles neither READY nor every event is not sent it: events no consumer
@@ -322,6 +386,9 @@ async fn malformed_frames_are_skipped_on_the_same_connection() {
             text(r#"{"op":0,"s":1,"t":"READY","d":{"session_id":"s","resume_gateway_url":"ws://127.0.0.1:1"}}"#),
             text("{not json"),
             text(r#"{"op":0,"s":2,"t":"MESSAGE_CREATE","d":{"id":"#),
+            // Discord's layout, read without walking `d`: checked before it is yielded.
+            text(r#"{"t":"MESSAGE_CREATE","s":2,"op":0,"d":{"id":}"#),
+            text(r#"{"t":"MESSAGE_CREATE","s":2,"op":0,"d":{},"t":"X"}"#),
             text(r#"{"op":0,"d":{}}"#),
             text(r#"{"op":0,"s":"two","t":"X","d":{}}"#),
             text(r#"{"op":10,"d":{}}"#),
@@ -331,7 +398,7 @@ async fn malformed_frames_are_skipped_on_the_same_connection() {
             text("null"),
             WsMessage::binary(b"\xff\xfe\x00 not utf-8".as_slice()),
             text(&format!("{}{}", "[".repeat(10_000), "]".repeat(10_000))),
-            text(r#"{"op":0,"s":3,"t":"TYPING_START","d":{"marker":3}}"#),
+            text(r#"{"t":"TYPING_START","s":3,"op":0,"d":{"marker":3},"x":1}"#),
         ])
         .unwrap();
     let mut events = drive(shard_config(&url, "t", Compression::None));

@@ -21,8 +21,8 @@ use twilight_model::gateway::Intents;
 
 use crate::dispatch::{ConsumerGroup, ConsumerOptions, EventKeys};
 use crate::gateway::{
-    Compression, GatewayConfig, GatewayError, IdentifyLimiter, IdentifyQueue, Shard, ShardEvent,
-    ShardId,
+    Compression, DispatchSpan, GatewayConfig, GatewayError, IdentifyLimiter, IdentifyQueue, Next,
+    Shard, ShardEvent, ShardId,
 };
 use crate::http::{Http, HttpError};
 use serde_json::value::RawValue;
@@ -388,7 +388,7 @@ impl Progress {
         }
     }
 
-    fn observe(&self, name: &str, data: &serde_json::value::RawValue) {
+    fn observe(&self, name: &str, data: &str) {
         match name {
             "READY" => {
                 #[derive(serde::Deserialize)]
@@ -396,7 +396,7 @@ impl Progress {
                     #[serde(default)]
                     guilds: Vec<serde::de::IgnoredAny>,
                 }
-                let guilds = serde_json::from_str::<Ready>(data.get())
+                let guilds = serde_json::from_str::<Ready>(data)
                     .map_or(0, |ready| ready.guilds.len() as u32);
                 let expected = self.guilds_expected.fetch_add(guilds, Ordering::Relaxed) + guilds;
                 let ready = self.ready.fetch_add(1, Ordering::Relaxed) + 1;
@@ -425,6 +425,70 @@ impl Progress {
     }
 }
 
+/// A dispatch's `d` as the shard gave it.
+#[derive(Clone, Copy, Debug)]
+enum Data<'a> {
+    /// Validated JSON.
+    Checked(&'a RawValue),
+    /// Not walked yet: `span.data` is `d` only if it parses (see [`Shard::next_lazy`]).
+    Unchecked {
+        frame: &'a str,
+        span: &'a DispatchSpan,
+    },
+}
+
+impl<'a> Data<'a> {
+    /// The text, checked or not.
+    fn text(self) -> &'a str {
+        match self {
+            Self::Checked(raw) => raw.get(),
+            Self::Unchecked { frame, span } => span
+                .data
+                .clone()
+                .and_then(|range| frame.get(range))
+                .unwrap_or("null"),
+        }
+    }
+
+    /// The validated JSON of `d`, walking it (or the whole frame, when `d` was not its last key)
+    /// if the shard did not; `None` for a malformed message, with a warning (it is skipped, as
+    /// the shard skips any malformed message).
+    fn checked(self) -> Option<&'a RawValue> {
+        let (frame, span) = match self {
+            Self::Checked(raw) => return Some(raw),
+            Self::Unchecked { frame, span } => (frame, span),
+        };
+        match crate::gateway::checked_span(frame, span.clone()) {
+            Ok(span) => Some(match span.data.and_then(|range| frame.get(range)) {
+                Some(data) => crate::gateway::validated_raw(data),
+                None => crate::gateway::null(),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, len = frame.len(), "malformed gateway message, skipped");
+                None
+            }
+        }
+    }
+
+    /// The typed event and the validated JSON it came from. Unchecked text is typed first: a
+    /// parse that succeeds read all of it as one JSON value, which checks it. Only when that
+    /// fails is it checked apart (then typed again from the checked `d`, or delivered as
+    /// `Event::Unknown`).
+    fn into_event(self, name: &str) -> Option<(Event, &'a RawValue)> {
+        if let Self::Unchecked { .. } = self
+            && let Some(kind) = EventKind::from_name(name)
+            && kind.is_dispatch()
+        {
+            let text = self.text();
+            if let Ok(event) = Event::parse_payload(kind, text) {
+                return Some((event, crate::gateway::validated_raw(text)));
+            }
+        }
+        let raw = self.checked()?;
+        Some((Event::from_dispatch(name, raw), raw))
+    }
+}
+
 /// One dispatch: skip it at the envelope when no consumer, no cache and no members request needs
 /// it; else type it once, let the cache see it first (filling old values), then hand it to the
 /// consumers.
@@ -434,9 +498,9 @@ async fn handle_dispatch(
     cache_wants: EventSet,
     seq: u64,
     name: &str,
-    data: &RawValue,
+    data: Data<'_>,
 ) {
-    runtime.progress.observe(name, data);
+    runtime.progress.observe(name, data.text());
     let group = &runtime.group;
     let kind = EventKind::from_name(name);
     let group_wants = group.wants(kind.unwrap_or(EventKind::Unknown));
@@ -447,17 +511,21 @@ async fn handle_dispatch(
         .as_deref()
         .filter(|sink| sink.wants().contains(kind.unwrap_or(EventKind::Unknown)));
     if !(group_wants || cached || members) {
-        if let Some(sink) = sink {
-            sink.send(ctx.shard().id(), seq, name, data, None);
+        if let Some(sink) = sink
+            && let Some(raw) = data.checked()
+        {
+            sink.send(ctx.shard().id(), seq, name, raw, None);
         }
         return; // skipped at the envelope: no payload parsed
     }
+    let Some((mut event, data)) = data.into_event(name) else {
+        return;
+    };
     let keys = if group_wants && group.needs_keys() {
         EventKeys::scan(name, data)
     } else {
         EventKeys::default()
     };
-    let mut event = Event::from_dispatch(name, data);
     if cached {
         runtime.cache.update(&mut event);
     }
@@ -524,24 +592,18 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
     let cache_wants = runtime.cache.wants();
     set_wanted(&mut shard, &runtime, cache_wants);
     loop {
-        let event = match shard.next_event().await {
-            Ok(ShardEvent::Dispatch { seq, name, data }) => {
-                handle_dispatch(&runtime, &ctx, cache_wants, seq, name, data).await;
+        let event = match shard.next_lazy().await {
+            Ok(Next::Unchecked { frame, span }) => {
+                let name = frame.get(span.name.clone()).unwrap_or("");
+                let data = Data::Unchecked { frame, span: &span };
+                handle_dispatch(&runtime, &ctx, cache_wants, span.seq, name, data).await;
                 continue;
             }
-            Ok(ShardEvent::Connected) => Event::ShardConnected(crate::event::ShardConnected {
-                shard_id: id.number,
-            }),
-            Ok(ShardEvent::Disconnected { code, will_resume }) => {
-                Event::ShardDisconnected(crate::event::ShardDisconnected {
-                    shard_id: id.number,
-                    code,
-                    will_resume,
-                })
+            Ok(Next::Event(ShardEvent::Dispatch { seq, name, data })) => {
+                handle_dispatch(&runtime, &ctx, cache_wants, seq, name, Data::Checked(data)).await;
+                continue;
             }
-            Ok(ShardEvent::Resumed) => Event::ShardResumed(crate::event::ShardResumed {
-                shard_id: id.number,
-            }),
+            Ok(Next::Event(event)) => event,
             Err(err) => {
                 if matches!(err.kind(), crate::gateway::GatewayErrorKind::Closed) {
                     tracing::info!(shard = %id, "shard stopped");
@@ -551,6 +613,22 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
                 }
                 return;
             }
+        };
+        let event = match event {
+            ShardEvent::Dispatch { .. } => continue, // handled above
+            ShardEvent::Connected => Event::ShardConnected(crate::event::ShardConnected {
+                shard_id: id.number,
+            }),
+            ShardEvent::Disconnected { code, will_resume } => {
+                Event::ShardDisconnected(crate::event::ShardDisconnected {
+                    shard_id: id.number,
+                    code,
+                    will_resume,
+                })
+            }
+            ShardEvent::Resumed => Event::ShardResumed(crate::event::ShardResumed {
+                shard_id: id.number,
+            }),
         };
         group.dispatch(&ctx, event, EventKeys::default()).await;
     }

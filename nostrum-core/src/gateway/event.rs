@@ -52,6 +52,31 @@ pub(crate) enum Owned {
     Resumed,
 }
 
+impl From<Owned> for ShardEvent<'_> {
+    fn from(owned: Owned) -> Self {
+        match owned {
+            Owned::Connected => Self::Connected,
+            Owned::Resumed => Self::Resumed,
+            Owned::Disconnected { code, will_resume } => Self::Disconnected { code, will_resume },
+        }
+    }
+}
+
+/// What [`Shard::next_lazy`](super::Shard::next_lazy) yields.
+#[derive(Debug)]
+pub(crate) enum Next<'a> {
+    /// What [`Shard::next_event`](super::Shard::next_event) would yield.
+    Event(ShardEvent<'a>),
+    /// A dispatch whose `d` was not walked: `span.data` may hold more than `d`, or text that is
+    /// not JSON (see [`checked_span`](super::protocol::checked_span)).
+    Unchecked {
+        /// The whole message.
+        frame: &'a str,
+        /// Where its parts are.
+        span: DispatchSpan,
+    },
+}
+
 /// The outcome of one step of the shard.
 #[derive(Debug)]
 pub(crate) enum Step {

@@ -16,7 +16,7 @@ use super::{
     ShardStatus,
     command::Command,
     connection::{Connection, HELLO_TIMEOUT, next_command, wait_identify},
-    event::{Frame, Owned, ShardEvent, Step},
+    event::{Frame, Next, Owned, ShardEvent, Step},
     protocol::{self, CloseAction, DispatchSpan, Parsed},
 };
 
@@ -89,6 +89,8 @@ pub struct Shard {
     fatal: Option<GatewayErrorKind>,
     /// The sequence at the last message over the size bound, to skip it if it comes again.
     oversize_at: Option<Option<u64>>,
+    /// Whether the caller takes dispatches unchecked ([`Shard::next_lazy`]).
+    lazy: bool,
     /// Which dispatches to yield; `None`: all of them.
     wanted: Option<Wanted>,
     span: tracing::Span,
@@ -122,6 +124,7 @@ impl Shard {
             attempts: 0,
             fatal: None,
             oversize_at: None,
+            lazy: false,
             wanted: None,
             span: tracing::info_span!("shard", shard = %id),
         }
@@ -185,13 +188,28 @@ impl Shard {
     /// error.
     pub async fn next_event(&mut self) -> Result<ShardEvent<'_>, GatewayError> {
         let span = self.span.clone();
+        self.lazy = false;
         match self.step().instrument(span).await? {
-            Step::Event(Owned::Connected) => Ok(ShardEvent::Connected),
-            Step::Event(Owned::Resumed) => Ok(ShardEvent::Resumed),
-            Step::Event(Owned::Disconnected { code, will_resume }) => {
-                Ok(ShardEvent::Disconnected { code, will_resume })
-            }
+            Step::Event(owned) => Ok(owned.into()),
             Step::Dispatch(span) => Ok(self.dispatch(span)),
+        }
+    }
+
+    /// [`next_event`](Self::next_event) for the client's own loop, which types every dispatch it
+    /// takes: a dispatch in Discord's layout comes as [`Next::Unchecked`], its `d` not walked
+    /// here (the typed parse walks it, and shows it is JSON); the client checks the span itself
+    /// ([`protocol::checked_span`]) when that parse fails or when it needs the raw JSON without a
+    /// parse.
+    pub(crate) async fn next_lazy(&mut self) -> Result<Next<'_>, GatewayError> {
+        self.lazy = true;
+        let span = self.span.clone();
+        match self.step().instrument(span).await? {
+            Step::Dispatch(span) if !span.checked => Ok(Next::Unchecked {
+                frame: self.frame.as_str(),
+                span,
+            }),
+            Step::Dispatch(span) => Ok(Next::Event(self.dispatch(span))),
+            Step::Event(owned) => Ok(Next::Event(owned.into())),
         }
     }
 
@@ -499,6 +517,18 @@ impl Shard {
                 ready,
                 resumed,
             } => {
+                let span = if self.lazy {
+                    span
+                } else {
+                    match protocol::checked_span(self.frame.as_str(), span) {
+                        Ok(span) => span,
+                        Err(error) => {
+                            let len = self.frame.as_str().len();
+                            tracing::warn!(%error, len, "malformed gateway message, skipped");
+                            return None;
+                        }
+                    }
+                };
                 self.state.observe_sequence(span.seq);
                 if let Some((session_id, resume_url)) = ready {
                     tracing::info!(session_id = %session_id, "ready");

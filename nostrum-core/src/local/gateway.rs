@@ -272,6 +272,7 @@ impl Conn {
                 self.send(&json!({"op": 1, "s": null, "t": null, "d": seq}).to_string())
                     .await
             }
+            Fault::RawText(text) => self.send(&text).await,
         }
     }
 

@@ -182,6 +182,10 @@ pub enum Fault {
     SlowFrames(Duration),
     /// Send op 1 HEARTBEAT; the client must answer with a heartbeat at once.
     ServerHeartbeat,
+    /// Send this text as one message, as it is (compressed like any other): for frames no real
+    /// session would send. It is not a dispatch of the session: no sequence is given, nothing is
+    /// kept for replay.
+    RawText(String),
 }
 
 /// A running local Discord: gateway and REST servers on 127.0.0.1. Dropping it stops them.

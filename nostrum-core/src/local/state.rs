@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::script::{self, ScriptUser, World};
@@ -180,9 +180,9 @@ impl State {
         let session = self.sessions.get_mut(session_id)?;
         session.seq += 1;
         let seq = session.seq;
-        let text: Arc<str> = json!({"op": 0, "s": seq, "t": t, "d": d})
-            .to_string()
-            .into();
+        // Discord's own key order and spacing: `t`, `s`, `op`, then `d`.
+        let t = Value::from(t);
+        let text: Arc<str> = format!(r#"{{"t":{t},"s":{seq},"op":0,"d":{d}}}"#).into();
         session.buffer.push_back((seq, text.clone()));
         while session.buffer.len() > REPLAY_BUFFER {
             session.buffer.pop_front();
