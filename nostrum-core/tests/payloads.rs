@@ -255,3 +255,54 @@ fn a_thousand_member_chunk_parses() {
         value["d"]["members"].as_array().unwrap().len()
     );
 }
+
+/// GUILD_CREATE, PRESENCE_UPDATE and GUILD_MEMBER_ADD are typed by parsers of our own (their
+/// derives buffer JSON): on every real payload we have, the event holds what twilight-model's
+/// derive makes of it.
+#[test]
+fn direct_parsers_agree_with_the_derive_on_real_payloads() {
+    use twilight_model::gateway::payload::incoming::{GuildCreate, MemberAdd};
+    use twilight_model::gateway::presence::Presence;
+    let Some(dir) = shared() else { return };
+    let gateway = dir.join("peers/Discord4J-discord-json/src/test/resources/gateway");
+    let mut compared = BTreeMap::<String, usize>::new();
+    for path in files_in(&gateway).chain(files_in(&dir.join("docs-examples"))) {
+        let Ok(value) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+        else {
+            continue;
+        };
+        let (Some(0), Some(name)) = (value["op"].as_u64(), value["t"].as_str()) else {
+            continue;
+        };
+        let d = value["d"].to_string();
+        let event = Event::from_dispatch(name, &RawValue::from_string(d.clone()).unwrap());
+        let label = format!("{name} ({})", path.display());
+        let same = match (name, &event) {
+            ("GUILD_CREATE", Event::GuildCreate(ours)) => serde_json::from_str::<GuildCreate>(&d)
+                .ok()
+                .map(|derived| **ours == derived),
+            ("PRESENCE_UPDATE", Event::PresenceUpdate(ours)) => {
+                serde_json::from_str::<Presence>(&d)
+                    .ok()
+                    .map(|derived| ours.new == derived)
+            }
+            ("GUILD_MEMBER_ADD", Event::GuildMemberAdd(ours)) => {
+                serde_json::from_str::<MemberAdd>(&d)
+                    .ok()
+                    .map(|derived| **ours == derived)
+            }
+            _ => None,
+        };
+        if let Some(same) = same {
+            assert!(same, "{label}: not what the derive makes of it");
+            *compared.entry(name.to_owned()).or_default() += 1;
+        }
+    }
+    eprintln!("compared: {compared:?}");
+    for name in ["GUILD_CREATE", "PRESENCE_UPDATE", "GUILD_MEMBER_ADD"] {
+        assert!(
+            compared.contains_key(name),
+            "no {name} payload compared: {compared:?}"
+        );
+    }
+}

@@ -83,22 +83,34 @@ pub(crate) fn expand(_input: TokenStream) -> TokenStream {
 
     let parse_arms = EVENTS.iter().filter(|def| def.is_dispatch()).map(|def| {
         let variant = variant(def);
+        // The payloads whose derive buffers JSON have a direct parser (nostrum-core's
+        // `event::direct`), tried first.
+        let direct = match def.name {
+            "GUILD_CREATE" => Some(quote!(direct::guild_create)),
+            "GUILD_MEMBER_ADD" => Some(quote!(direct::member_add)),
+            "PRESENCE_UPDATE" => Some(quote!(direct::presence)),
+            _ => None,
+        };
+        let parse = |t: Type| match &direct {
+            Some(direct) => quote!(parse::payload_with::<#t>(kind, raw, #direct)),
+            None => quote!(parse::payload::<#t>(kind, raw)),
+        };
         let build = match def.shape {
             Shape::P(t) => {
-                let t = ty(t);
-                quote!(parse::payload::<#t>(kind, raw).map(Self::#variant))
+                let parse = parse(ty(t));
+                quote!(#parse.map(Self::#variant))
             }
             Shape::B(t) => {
-                let t = ty(t);
-                quote!(parse::payload::<#t>(kind, raw).map(|p| Self::#variant(Box::new(p))))
+                let parse = parse(ty(t));
+                quote!(#parse.map(|p| Self::#variant(Box::new(p))))
             }
             Shape::U(_, new) => {
-                let new = ty(new);
-                quote!(parse::payload::<#new>(kind, raw).map(|new| Self::#variant(Box::new(Update { old: None, new }))))
+                let parse = parse(ty(new));
+                quote!(#parse.map(|new| Self::#variant(Box::new(Update { old: None, new }))))
             }
             Shape::D(event, _) => {
-                let event = ty(event);
-                quote!(parse::payload::<#event>(kind, raw).map(|event| Self::#variant(Box::new(Deleted { event, cached: None }))))
+                let parse = parse(ty(event));
+                quote!(#parse.map(|event| Self::#variant(Box::new(Deleted { event, cached: None }))))
             }
             Shape::R(_) | Shape::Unknown => unreachable!("filtered out"),
         };

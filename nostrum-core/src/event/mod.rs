@@ -1,5 +1,6 @@
 //! The event model, generated from the one event table in `nostrum-macros` (`table.rs`).
 
+mod direct;
 pub mod parse;
 pub mod payload;
 mod set;

@@ -27,6 +27,25 @@ pub(crate) fn payload<T: DeserializeOwned>(kind: EventKind, raw: &str) -> Result
         Ok(value) => return Ok(value),
         Err(err) => err,
     };
+    lenient(kind, raw, first)
+}
+
+/// [`payload`] with a faster parser for `T` first (see [`direct`](super::direct)); when it fails,
+/// `payload` itself, so errors and the lenient path are the derive's.
+pub(crate) fn payload_with<T: DeserializeOwned>(
+    kind: EventKind,
+    raw: &str,
+    direct: fn(&str) -> serde_json::Result<T>,
+) -> Result<T, PayloadError> {
+    direct(raw).or_else(|_| payload(kind, raw))
+}
+
+/// The slow path of [`payload`], after `first` failed.
+fn lenient<T: DeserializeOwned>(
+    kind: EventKind,
+    raw: &str,
+    first: serde_json::Error,
+) -> Result<T, PayloadError> {
     let Ok(mut value) = serde_json::from_str::<Value>(raw) else {
         return Err(PayloadError::Json(kind, first));
     };
