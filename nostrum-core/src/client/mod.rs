@@ -633,3 +633,56 @@ pub(crate) async fn run_shard(mut shard: Shard, runtime: Arc<Runtime>) {
         group.dispatch(&ctx, event, EventKeys::default()).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Data;
+    use crate::Event;
+    use crate::gateway::{DispatchSpan, checked_span};
+
+    /// The span the shard hands over unchecked for a frame in Discord's layout.
+    fn unchecked(frame: &str) -> DispatchSpan {
+        let start = frame.find(r#","op":0,"d":"#).unwrap() + r#","op":0,"d":"#.len();
+        let end = frame.trim_end().len() - 1;
+        DispatchSpan {
+            seq: 1,
+            name: 6..frame[6..].find('"').unwrap() + 6,
+            data: Some(start..frame[..end].trim_end().len()),
+            checked: false,
+        }
+    }
+
+    /// The client's lazy path (type the unchecked text first, check only when that fails) gives
+    /// what the checked path gives: the same event from the same validated `d`, or nothing for a
+    /// malformed frame.
+    #[test]
+    fn unchecked_dispatches_become_what_checked_ones_do() {
+        let frames = [
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"3","timestamp":4}}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"3","timestamp":4},"x":[1,"}"]}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"3","timestamp":4} }  "#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"nope","timestamp":4}}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"3","timestamp":}}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":{"channel_id":"2","user_id":"3","timestamp":4},"t":"X"}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":null}"#,
+            r#"{"t":"TYPING_START","s":1,"op":0,"d":"\ud800"}"#,
+            r#"{"t":"NOT_AN_EVENT_YET","s":1,"op":0,"d":{"a":1},"b":2}"#,
+            r#"{"t":"NOT_AN_EVENT_YET","s":1,"op":0,"d":[}"#,
+            r#"{"t":"GUILD_DELETE","s":1,"op":0,"d":{"id":"5","unavailable":true}}"#,
+        ];
+        for frame in frames {
+            let span = unchecked(frame);
+            let lazy = Data::Unchecked { frame, span: &span }.into_event(&frame[span.name.clone()]);
+            let checked = checked_span(frame, span.clone()).ok().map(|span| {
+                let raw = match span.data.map(|range| &frame[range]) {
+                    Some(d) => serde_json::value::RawValue::from_string(d.to_owned()).unwrap(),
+                    None => serde_json::value::RawValue::from_string("null".into()).unwrap(),
+                };
+                let event = Event::from_dispatch(&frame[span.name], &raw);
+                (format!("{event:?}"), raw.get().to_owned())
+            });
+            let lazy = lazy.map(|(event, raw)| (format!("{event:?}"), raw.get().to_owned()));
+            assert_eq!(lazy, checked, "{frame}");
+        }
+    }
+}
