@@ -325,6 +325,9 @@ impl Default for Snapshot {
 
 pub(super) struct Inner {
     snapshot: ArcSwap<Snapshot>,
+    /// The snapshot's `events`, as two words: [`ConsumerGroup::wants`] runs for every frame (the
+    /// shard's filter) and a plain load costs less than a guard on the snapshot.
+    events: [AtomicU64; 2],
     /// Serialises writers of the snapshot; readers never wait.
     writer: Mutex<()>,
     pub(super) subscribers: Mutex<Vec<Subscriber>>,
@@ -375,6 +378,7 @@ impl ConsumerGroup {
     pub fn new() -> Self {
         Self(Arc::new(Inner {
             snapshot: ArcSwap::default(),
+            events: [AtomicU64::new(0), AtomicU64::new(0)],
             writer: Mutex::new(()),
             subscribers: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
@@ -461,16 +465,22 @@ impl ConsumerGroup {
             needs_keys,
             subscribed,
         }));
+        // After the snapshot: a reader that sees a kind here finds its consumer in the snapshot.
+        let bits = events.bits();
+        self.0.events[0].store(bits as u64, Ordering::Release);
+        self.0.events[1].store((bits >> 64) as u64, Ordering::Release);
     }
 
     /// The events some consumer or subscription handles: the gateway parses only these.
     pub fn events(&self) -> EventSet {
-        self.0.snapshot.load().events
+        let low = self.0.events[0].load(Ordering::Acquire);
+        let high = self.0.events[1].load(Ordering::Acquire);
+        EventSet::from_bits(u128::from(low) | (u128::from(high) << 64))
     }
 
     /// Whether some consumer or subscription handles `kind`.
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.0.snapshot.load().events.contains(kind)
+        self.events().contains(kind)
     }
 
     /// The union of the intents the consumers need.

@@ -37,6 +37,16 @@ impl EventSet {
 
     /// This set with `kind` added.
     #[must_use]
+    /// The set as bits (bit `n`: the kind with index `n`), for an atomic copy.
+    pub(crate) const fn bits(self) -> u128 {
+        self.0
+    }
+
+    /// The set of [`bits`](Self::bits).
+    pub(crate) const fn from_bits(bits: u128) -> Self {
+        Self(bits)
+    }
+
     pub const fn with(self, kind: EventKind) -> Self {
         Self(self.0 | Self::bit(kind))
     }

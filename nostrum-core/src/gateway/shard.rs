@@ -32,6 +32,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CLOSE_RESUMABLE: u16 = 4000;
 /// Close code that ends the session.
 const CLOSE_NORMAL: u16 = 1000;
+/// Buffered messages read between two readings of the clock for the heartbeat check.
+const CLOCK_EVERY: u8 = 32;
 /// Above this capacity the frame buffer is shrunk after use (one huge READY must not pin it).
 const KEEP_BUFFER: usize = 4 << 20;
 
@@ -91,6 +93,9 @@ pub struct Shard {
     oversize_at: Option<Option<u64>>,
     /// Whether the caller takes dispatches unchecked ([`Shard::next_lazy`]).
     lazy: bool,
+    /// The last reading of the clock for the heartbeat check, and buffered reads since.
+    clock: Instant,
+    clock_reads: u8,
     /// Which dispatches to yield; `None`: all of them.
     wanted: Option<Wanted>,
     span: tracing::Span,
@@ -125,6 +130,8 @@ impl Shard {
             fatal: None,
             oversize_at: None,
             lazy: false,
+            clock: Instant::now(),
+            clock_reads: CLOCK_EVERY,
             wanted: None,
             span: tracing::info_span!("shard", shard = %id),
         }
@@ -299,6 +306,14 @@ impl Shard {
 
     /// Waits for the next thing to do on the open connection and does it.
     async fn poll_connection(&mut self) -> Result<Option<Step>, GatewayError> {
+        // The clock for the heartbeat check below, read once every `CLOCK_EVERY` buffered
+        // messages rather than for each (a heartbeat is due every ~41 s; a few dozen messages
+        // late is nothing), and afresh after every wait.
+        if self.clock_reads >= CLOCK_EVERY {
+            self.clock = Instant::now();
+            self.clock_reads = 0;
+        }
+        let now = self.clock;
         let Some(conn) = self.conn.as_mut() else {
             return Ok(None);
         };
@@ -325,7 +340,7 @@ impl Shard {
         // select's order (close, heartbeat, identify, command, message) still holds: this path is
         // only taken when none of those is ready.
         let nothing_else_due = !state.is_close_requested()
-            && heartbeat_at.deadline() > Instant::now()
+            && heartbeat_at.deadline() > now
             && !identifying
             && !(can_send && (held.is_some() || !rx.is_empty()));
         let buffered = if nothing_else_due {
@@ -340,16 +355,21 @@ impl Shard {
                 // this worker (the unstealable LIFO slot) would wait for the whole backlog. One
                 // unit per message makes it yield every 128 or so.
                 tokio::task::consume_budget().await;
+                self.clock_reads += 1;
                 Wake::Message(message)
             }
-            None => tokio::select! {
-                biased;
-                () = state.close_requested() => Wake::Close,
-                () = heartbeat_at.as_mut() => Wake::Heartbeat,
-                () = wait_identify(identify), if identifying => Wake::Identify,
-                Some(command) = next_command(held, rx, ready_at), if can_send => Wake::Command(command),
-                message = ws.next() => Wake::Message(message),
-            },
+            None => {
+                let wake = tokio::select! {
+                    biased;
+                    () = state.close_requested() => Wake::Close,
+                    () = heartbeat_at.as_mut() => Wake::Heartbeat,
+                    () = wait_identify(identify), if identifying => Wake::Identify,
+                    Some(command) = next_command(held, rx, ready_at), if can_send => Wake::Command(command),
+                    message = ws.next() => Wake::Message(message),
+                };
+                self.clock_reads = CLOCK_EVERY;
+                wake
+            }
         };
         match wake {
             Wake::Close => Ok(None),
