@@ -14,11 +14,19 @@ mod snapshot;
 mod update;
 
 use std::collections::{HashMap, VecDeque};
+
+use rustc_hash::FxBuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::{DashMap, DashSet};
+
+/// A map keyed by snowflakes, hashed with Fx: Discord assigns the ids, so no one picks keys to
+/// collide, and SipHash cost several times more per lookup (several lookups per event).
+type Map<K, V> = HashMap<K, V, FxBuildHasher>;
+/// [`Map`] shared between threads.
+type Shared<K, V> = DashMap<K, V, FxBuildHasher>;
 use twilight_model::channel::StageInstance;
 use twilight_model::gateway::Intents;
 use twilight_model::guild::Permissions;
@@ -53,14 +61,14 @@ pub struct InMemoryCache {
     config: CacheConfig,
     resources: ResourceType,
     wants: EventSet,
-    guilds: DashMap<Id<GuildMarker>, Arc<RwLock<GuildEntry>>>,
-    unavailable: DashSet<Id<GuildMarker>>,
-    channel_guild: DashMap<Id<ChannelMarker>, Id<GuildMarker>>,
-    role_guild: DashMap<Id<RoleMarker>, Id<GuildMarker>>,
-    private_channels: DashMap<Id<ChannelMarker>, CachedChannel>,
-    users: DashMap<Id<UserMarker>, UserEntry>,
-    messages: DashMap<Id<ChannelMarker>, VecDeque<CachedMessage>>,
-    message_channel: DashMap<Id<MessageMarker>, Id<ChannelMarker>>,
+    guilds: Shared<Id<GuildMarker>, Arc<RwLock<GuildEntry>>>,
+    unavailable: DashSet<Id<GuildMarker>, FxBuildHasher>,
+    channel_guild: Shared<Id<ChannelMarker>, Id<GuildMarker>>,
+    role_guild: Shared<Id<RoleMarker>, Id<GuildMarker>>,
+    private_channels: Shared<Id<ChannelMarker>, CachedChannel>,
+    users: Shared<Id<UserMarker>, UserEntry>,
+    messages: Shared<Id<ChannelMarker>, VecDeque<CachedMessage>>,
+    message_channel: Shared<Id<MessageMarker>, Id<ChannelMarker>>,
     current_user: RwLock<Option<CurrentUser>>,
     /// The bot's user id, 0 until `READY`.
     me: AtomicU64,
@@ -78,11 +86,11 @@ struct UserEntry {
 struct GuildEntry {
     /// `None` when guilds are not cached, or only sub-resources were seen.
     guild: Option<CachedGuild>,
-    channels: HashMap<Id<ChannelMarker>, CachedChannel>,
-    roles: HashMap<Id<RoleMarker>, CachedRole>,
-    members: HashMap<Id<UserMarker>, CachedMember>,
-    presences: HashMap<Id<UserMarker>, CachedPresence>,
-    voice_states: HashMap<Id<UserMarker>, CachedVoiceState>,
+    channels: Map<Id<ChannelMarker>, CachedChannel>,
+    roles: Map<Id<RoleMarker>, CachedRole>,
+    members: Map<Id<UserMarker>, CachedMember>,
+    presences: Map<Id<UserMarker>, CachedPresence>,
+    voice_states: Map<Id<UserMarker>, CachedVoiceState>,
     emojis: Vec<CachedEmoji>,
     stickers: Vec<CachedSticker>,
     stage_instances: Vec<StageInstance>,
@@ -137,14 +145,14 @@ impl InMemoryCache {
             config,
             resources: config.effective_resources(),
             wants: config.events(),
-            guilds: DashMap::new(),
-            unavailable: DashSet::new(),
-            channel_guild: DashMap::new(),
-            role_guild: DashMap::new(),
-            private_channels: DashMap::new(),
-            users: DashMap::new(),
-            messages: DashMap::new(),
-            message_channel: DashMap::new(),
+            guilds: Shared::default(),
+            unavailable: DashSet::default(),
+            channel_guild: Shared::default(),
+            role_guild: Shared::default(),
+            private_channels: Shared::default(),
+            users: Shared::default(),
+            messages: Shared::default(),
+            message_channel: Shared::default(),
             current_user: RwLock::new(None),
             me: AtomicU64::new(0),
         }

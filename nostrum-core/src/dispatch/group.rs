@@ -540,8 +540,8 @@ impl ConsumerGroup {
         let stats = &self.0.stats;
         stats.events.fetch_add(1, Ordering::Relaxed);
         let kind = event.kind();
-        // What no one handles is dropped here, without touching the snapshot's reference count.
-        if !self.0.snapshot.load().events.contains(kind) {
+        // What no one handles is dropped here, without touching the snapshot.
+        if !self.events().contains(kind) {
             return;
         }
         let snapshot = self.snapshot();

@@ -355,7 +355,8 @@ fn main() {
     let events: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let only: Option<String> = std::env::var("PEERS_ONLY").ok();
-    // For profiling one scenario: PEERS_SCENARIO=full or msg.
+    // For profiling one scenario: PEERS_SCENARIO=full or msg; one mode: PEERS_MODES=none, zlib
+    // or zstd (the URL paths).
     let scenarios: Option<String> = std::env::var("PEERS_SCENARIO").ok();
     let machine = nostrum_bench::machine();
     println!("{machine}");
@@ -482,6 +483,11 @@ fn main() {
                 continue;
             }
             for &(lib, mode) in &plan {
+                if let Ok(modes) = std::env::var("PEERS_MODES")
+                    && !modes.split(',').any(|m| m == mode.path())
+                {
+                    continue;
+                }
                 if let Some(only) = &only {
                     if !only.split(',').any(|o| lib.starts_with(o)) {
                         continue;
@@ -637,8 +643,10 @@ fn main() {
     }
     md += "\nRatios are nostrum divided by the peer: above 1 is better for events/s, below 1 is better for ms and MB.\n";
     println!("\n{md}");
-    if only.is_some() || scenarios.is_some() {
-        println!("PEERS_ONLY or PEERS_SCENARIO set: results.md and the chart left as they were");
+    if only.is_some() || scenarios.is_some() || std::env::var_os("PEERS_MODES").is_some() {
+        println!(
+            "PEERS_ONLY, PEERS_SCENARIO or PEERS_MODES set: results.md and the chart left as they were"
+        );
         return;
     }
     std::fs::write("results.md", &md).expect("write results.md");
