@@ -470,13 +470,14 @@ impl<'a> Data<'a> {
         }
     }
 
-    /// The typed event and the validated JSON it came from. Unchecked text is typed first: a
+    /// The typed event (`kind` is `name`'s, looked up once by the caller) and the validated JSON it
+    /// came from. Unchecked text is typed first: a
     /// parse that succeeds read all of it as one JSON value, which checks it. Only when that
     /// fails is it checked apart (then typed again from the checked `d`, or delivered as
     /// `Event::Unknown`).
-    fn into_event(self, name: &str) -> Option<(Event, &'a RawValue)> {
+    fn into_event(self, name: &str, kind: Option<EventKind>) -> Option<(Event, &'a RawValue)> {
         if let Self::Unchecked { .. } = self
-            && let Some(kind) = EventKind::from_name(name)
+            && let Some(kind) = kind
             && kind.is_dispatch()
         {
             let text = self.text();
@@ -518,7 +519,7 @@ async fn handle_dispatch(
         }
         return; // skipped at the envelope: no payload parsed
     }
-    let Some((mut event, data)) = data.into_event(name) else {
+    let Some((mut event, data)) = data.into_event(name, kind) else {
         return;
     };
     let keys = if group_wants && group.needs_keys() {
@@ -672,7 +673,9 @@ mod tests {
         ];
         for frame in frames {
             let span = unchecked(frame);
-            let lazy = Data::Unchecked { frame, span: &span }.into_event(&frame[span.name.clone()]);
+            let name = &frame[span.name.clone()];
+            let lazy = Data::Unchecked { frame, span: &span }
+                .into_event(name, crate::EventKind::from_name(name));
             let checked = checked_span(frame, span.clone()).ok().map(|span| {
                 let raw = match span.data.map(|range| &frame[range]) {
                     Some(d) => serde_json::value::RawValue::from_string(d.to_owned()).unwrap(),
